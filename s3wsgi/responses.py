@@ -1,0 +1,182 @@
+"""Building the answers: an object's headers, errors, redirects, 304 and 416."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable
+from http import HTTPStatus
+
+# The built-in table only: guesses must not depend on the host's
+# /etc/mime.types. Modern web types Python's table lacks or names oddly.
+_MEDIA_TYPES = mimetypes.MimeTypes()
+for _type, _extension in (
+    ("text/javascript", ".js"),
+    ("text/javascript", ".mjs"),
+    ("application/json", ".map"),
+    ("application/manifest+json", ".webmanifest"),
+    ("font/woff", ".woff"),
+    ("font/woff2", ".woff2"),
+    ("font/ttf", ".ttf"),
+    ("font/otf", ".otf"),
+    ("image/svg+xml", ".svg"),
+    ("image/webp", ".webp"),
+    ("image/avif", ".avif"),
+    ("image/x-icon", ".ico"),
+    ("application/wasm", ".wasm"),
+    ("text/markdown", ".md"),
+):
+    _MEDIA_TYPES.add_type(_type, _extension)
+
+# What S3 reports when the uploader set no type.
+_UNTYPED = frozenset({"binary/octet-stream", "application/octet-stream"})
+_TEXT_TYPES = frozenset(
+    {"application/javascript", "application/json", "application/xml", "image/svg+xml"}
+)
+
+# RFC 9110 §9.3.7 / §15.5.6: the methods a static resource answers to.
+ALLOW = "GET, HEAD, OPTIONS"
+
+# Sent on every answer for a claimed path: the client may ask for ranges, and
+# must not sniff a type (an S3 object's type is whatever the uploader said).
+STANDARD_HEADERS = [("Accept-Ranges", "bytes"), ("X-Content-Type-Options", "nosniff")]
+
+# The headers a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5).
+_NOT_MODIFIED_HEADERS = ("etag", "cache-control", "expires", "last-modified")
+
+_HEADER_NAMES = {
+    "content-type": "Content-Type",
+    "content-length": "Content-Length",
+    "content-range": "Content-Range",
+    "etag": "ETag",
+    "last-modified": "Last-Modified",
+    "cache-control": "Cache-Control",
+    "content-encoding": "Content-Encoding",
+    "content-language": "Content-Language",
+    "content-disposition": "Content-Disposition",
+    "expires": "Expires",
+}
+
+
+class Response:
+    """A status, its headers and a body iterable: a tiny WSGI answer."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(
+        self,
+        status: HTTPStatus,
+        headers: list[tuple[str, str]],
+        body: Iterable[bytes] = (),
+    ):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __call__(self, environ, start_response):
+        start_response(f"{self.status.value} {self.status.phrase}", self.headers)
+        if environ["REQUEST_METHOD"] == "HEAD":
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+            return []
+        return self.body
+
+
+def content_type(reported: str | None, key: str) -> str:
+    """S3's type unless it is missing or generic; text types get a charset."""
+    if not reported or reported.split(";", 1)[0].strip().lower() in _UNTYPED:
+        guessed, _ = _MEDIA_TYPES.guess_type(key, strict=False)
+        reported = guessed or "application/octet-stream"
+    media_type = reported.split(";", 1)[0].strip().lower()
+    if "charset=" not in reported.lower() and (
+        media_type.startswith("text/")
+        or media_type in _TEXT_TYPES
+        or media_type.endswith("+xml")
+        or media_type.endswith("+json")
+    ):
+        reported += "; charset=utf-8"
+    return reported
+
+
+def object_headers(
+    s3_headers: dict[str, str],
+    key: str,
+    *,
+    cache_control: str | None,
+    extra: list[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    """The headers of a 200 or 206: S3's allowlisted ones, fixed up."""
+    headers = [
+        (_HEADER_NAMES[name], value)
+        for name, value in s3_headers.items()
+        if name != "content-type"
+    ]
+    headers.append(("Content-Type", content_type(s3_headers.get("content-type"), key)))
+    if cache_control and "cache-control" not in s3_headers:
+        headers.append(("Cache-Control", cache_control))
+    headers += STANDARD_HEADERS
+    headers += extra
+    return headers
+
+
+def not_modified(
+    s3_headers: dict[str, str],
+    *,
+    etag: str | None,
+    cache_control: str | None,
+    extra: list[tuple[str, str]],
+) -> Response:
+    """304, keeping what S3 sent of ETag / Cache-Control / Expires /
+    Last-Modified, and filling ETag and Cache-Control where it sent none."""
+    kept = {name: s3_headers[name] for name in _NOT_MODIFIED_HEADERS if name in s3_headers}
+    if etag and "etag" not in kept:
+        kept["etag"] = etag
+    if cache_control and "cache-control" not in kept:
+        kept["cache-control"] = cache_control
+    headers = [(_HEADER_NAMES[name], value) for name, value in kept.items()]
+    return Response(HTTPStatus.NOT_MODIFIED, headers + STANDARD_HEADERS + extra)
+
+
+def text_response(
+    status: HTTPStatus, extra: list[tuple[str, str]], *headers: tuple[str, str]
+) -> Response:
+    """A short plain-text answer naming the status, and nothing else: never
+    an exception, a bucket, a key or a request id."""
+    body = f"{status.value} {status.phrase}\n".encode()
+    return Response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *headers,
+            *STANDARD_HEADERS,
+            *extra,
+        ],
+        [body],
+    )
+
+
+def redirect(location: str, extra: list[tuple[str, str]]) -> Response:
+    return text_response(HTTPStatus.MOVED_PERMANENTLY, extra, ("Location", location))
+
+
+def range_not_satisfiable(size: int, extra: list[tuple[str, str]]) -> Response:
+    # RFC 9110 §15.5.17: a 416 tells the current length.
+    return text_response(
+        HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, extra, ("Content-Range", f"bytes */{size}")
+    )
+
+
+def error_response(status: int, extra: list[tuple[str, str]]) -> Response:
+    headers = []
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        headers.append(("Retry-After", "5"))
+    return text_response(HTTPStatus(status), extra, *headers)
+
+
+def options_response(extra: list[tuple[str, str]]) -> Response:
+    return Response(HTTPStatus.NO_CONTENT, [("Allow", ALLOW), *STANDARD_HEADERS, *extra])
+
+
+def method_not_allowed(extra: list[tuple[str, str]]) -> Response:
+    return text_response(HTTPStatus.METHOD_NOT_ALLOWED, extra, ("Allow", ALLOW))
