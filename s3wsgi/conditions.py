@@ -168,6 +168,13 @@ def plan_get(conditions: Conditions) -> GetPlan | None:
     return None
 
 
+def _after(moment: datetime | None, date: datetime | None, *, or_equal: bool = False) -> bool:
+    """Whether both are known and ``moment`` is later than ``date`` (or equal)."""
+    if moment is None or date is None:
+        return False
+    return moment >= date if or_equal else moment > date
+
+
 def _tag_in(etag: str, tags: list[EntityTag], *, strong: bool) -> bool:
     if strong:
         return any(not t.weak and t.tag == etag for t in tags)
@@ -185,22 +192,18 @@ def evaluate(
     if if_match is not None:
         if if_match != ANY and (weak or not _tag_in(etag, if_match, strong=True)):
             return 412
-    elif conditions.if_unmodified_since is not None and last_modified is not None:
-        if last_modified > conditions.if_unmodified_since:
-            return 412
+    elif _after(last_modified, conditions.if_unmodified_since):
+        return 412
     if_none_match = conditions.if_none_match
     if if_none_match is not None:
         if if_none_match == ANY or _tag_in(etag, if_none_match, strong=False):
             return 304
-    elif conditions.if_modified_since is not None and last_modified is not None:
-        if last_modified <= conditions.if_modified_since:
-            return 304
+    elif _after(conditions.if_modified_since, last_modified, or_equal=True):
+        return 304
     return None
 
 
-def range_applies(
-    conditions: Conditions, etag: str | None, last_modified: datetime | None
-) -> bool:
+def range_applies(conditions: Conditions, etag: str | None, last_modified: datetime | None) -> bool:
     """Whether Range is honoured: If-Range absent, or it still matches."""
     if conditions.range is None:
         return False

@@ -8,10 +8,10 @@ from http import HTTPStatus
 
 from . import conditions as cond
 from . import responses
+from .boto3_store import BotoStore
 from .paths import BadPath, key_for, redirect_location, wsgi_to_text
 from .responses import Response
 from .store import (
-    BotoStore,
     NotFound,
     NotModified,
     PreconditionFailed,
@@ -141,7 +141,9 @@ class S3Middleware:
         if environ.get("PATH_INFO", "") == self.prefix:
             return responses.redirect(self._location(environ, ""), extra)
         try:
-            key = key_for(wsgi_to_text(rest), key_prefix=self.key_prefix, index_document=self.index_document)
+            key = key_for(
+                wsgi_to_text(rest), key_prefix=self.key_prefix, index_document=self.index_document
+            )
         except BadPath as error:
             log.info("refused %r: %s", environ.get("PATH_INFO"), error)
             return responses.text_response(HTTPStatus.BAD_REQUEST, extra)

@@ -107,9 +107,7 @@ def object_headers(
 ) -> list[tuple[str, str]]:
     """The headers of a 200 or 206: S3's allowlisted ones, fixed up."""
     headers = [
-        (_HEADER_NAMES[name], value)
-        for name, value in s3_headers.items()
-        if name != "content-type"
+        (_HEADER_NAMES[name], value) for name, value in s3_headers.items() if name != "content-type"
     ]
     headers.append(("Content-Type", content_type(s3_headers.get("content-type"), key)))
     if cache_control and "cache-control" not in s3_headers:
