@@ -119,11 +119,17 @@ class S3Middleware:
         )
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
+        rest = self.match(environ.get("PATH_INFO", ""))
+        if rest is None:
+            return self.app(environ, start_response)
+        return self.serve(environ, start_response, rest)
+
+    def match(self, path_info: str) -> str | None:
+        """The WSGI path after ``prefix + "/"`` if the prefix claims it, else None."""
         prefix = self.prefix
-        if path == prefix or path.startswith(prefix + "/"):
-            return self.serve(environ, start_response, path[len(prefix) + 1 :])
-        return self.app(environ, start_response)
+        if path_info == prefix or path_info.startswith(prefix + "/"):
+            return path_info[len(prefix) + 1 :]
+        return None
 
     def serve(self, environ, start_response, rest: str):
         """Answer a claimed request; ``rest`` is the WSGI path after ``prefix + "/"``."""

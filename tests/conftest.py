@@ -3,6 +3,7 @@ waitress serving an app on a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -66,6 +67,34 @@ def bucket(s3_client):
     return name
 
 
+def host_app(environ, start_response):
+    """A stand-in for the wrapped app: says who answered, and what it saw."""
+    body = f"host app: {environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture(params=["boto3"])
+def store_kind(request):
+    """Which store the middleware uses; every test taking it runs on each."""
+    return request.param
+
+
+@pytest.fixture
+def make_middleware(bucket, s3_endpoint, store_kind):
+    """``make_middleware(app=host_app, **options)``: S3Middleware on the test bucket."""
+    from s3wsgi import S3Middleware
+
+    def make(app=host_app, **options):
+        options.setdefault("bucket", bucket)
+        options.setdefault("endpoint_url", s3_endpoint)
+        if store_kind != "boto3":
+            options.setdefault("store", store_kind)
+        return S3Middleware(app, **options)
+
+    return make
+
+
 class AppServer:
     """Serve a WSGI app with waitress on a free loopback port, in a thread."""
 
@@ -79,10 +108,8 @@ class AppServer:
         self.thread.start()
 
     def _run(self):
-        try:
+        with contextlib.suppress(OSError):  # closed under its feet by close()
             self.server.run()
-        except OSError:
-            pass  # closed under its feet by close()
 
     def close(self):
         self.server.close()
