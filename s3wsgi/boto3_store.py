@@ -109,7 +109,7 @@ class BotoStore:
             "config": Config(
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"max_attempts": max_attempts, "mode": "standard"},
+                retries={"total_max_attempts": max_attempts, "mode": "standard"},
                 max_pool_connections=max_pool_connections,
                 s3={"addressing_style": addressing_style} if addressing_style else None,
             ),
