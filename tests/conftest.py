@@ -98,10 +98,10 @@ def make_middleware(bucket, s3_endpoint, store_kind):
 class AppServer:
     """Serve a WSGI app with waitress on a free loopback port, in a thread."""
 
-    def __init__(self, app, threads: int = 4):
+    def __init__(self, app, threads: int = 4, **adjustments):
         from waitress.server import create_server
 
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, **adjustments)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -118,7 +118,9 @@ class AppServer:
 
 @pytest.fixture
 def serve():
-    """``serve(app)`` -> base URL of that app under waitress; stopped after the test."""
+    """``serve(app, threads=4, **waitress_adjustments)`` -> base URL of that app
+    under waitress (e.g. ``url_prefix="/mount"`` sets SCRIPT_NAME); stopped
+    after the test."""
     servers = []
 
     def start(app, **options):
