@@ -47,13 +47,23 @@ class Body:
     rather than end it early as if it were complete.
     """
 
-    __slots__ = ("_stream", "_chunk_size")
+    __slots__ = ("_stream", "_chunk_size", "_first")
 
     def __init__(self, stream, chunk_size: int):
         self._stream = stream
         self._chunk_size = chunk_size
+        self._first = b""
+
+    def prefetch(self) -> None:
+        """Read the first chunk now: a server sends no status line before the
+        first body byte, so a fault here must become an error answer, where
+        one raised from the iterable would be a 500."""
+        self._first = self._stream.read(self._chunk_size)
 
     def __iter__(self) -> Iterator[bytes]:
+        first, self._first = self._first, b""
+        if first:
+            yield first
         read = self._stream.read
         size = self._chunk_size
         while chunk := read(size):
@@ -139,10 +149,14 @@ class BotoStore:
         IfUnmodifiedSince as given."""
         response = self._call("get_object", key, params)
         metadata = response["ResponseMetadata"]
+        body = Body(response["Body"], self.chunk_size)
+        try:
+            body.prefetch()
+        except BotoCoreError as error:
+            body.close()
+            raise self._transport_error(error, "get_object", key) from None
         return S3Object(
-            metadata["HTTPStatusCode"],
-            forwarded_headers(metadata["HTTPHeaders"]),
-            Body(response["Body"], self.chunk_size),
+            metadata["HTTPStatusCode"], forwarded_headers(metadata["HTTPHeaders"]), body
         )
 
     def _call(self, operation: str, key: str, params: dict) -> dict:
@@ -151,9 +165,12 @@ class BotoStore:
         except ClientError as error:
             raise self._client_error(error, operation, key) from None
         except BotoCoreError as error:
-            status = 504 if isinstance(error, (ConnectTimeoutError, ReadTimeoutError)) else 502
-            log.error("%s %s/%s failed: %s", operation, self.bucket, key, error)
-            raise UpstreamError(status) from None
+            raise self._transport_error(error, operation, key) from None
+
+    def _transport_error(self, error: BotoCoreError, operation: str, key: str) -> UpstreamError:
+        status = 504 if isinstance(error, (ConnectTimeoutError, ReadTimeoutError)) else 502
+        log.error("%s %s/%s failed: %s", operation, self.bucket, key, error)
+        return UpstreamError(status)
 
     def _client_error(self, error: ClientError, operation: str, key: str) -> StoreError:
         details = error.response.get("Error", {})
