@@ -17,6 +17,7 @@ from .store import (
     PreconditionFailed,
     RangeNotSatisfiable,
     S3Object,
+    Store,
     UpstreamError,
 )
 
@@ -57,6 +58,18 @@ class S3Middleware:
         S3 is called.
     :param connect_timeout, read_timeout, max_attempts, max_pool_connections,
         addressing_style, chunk_size: how S3 is reached and read.
+    :param store: ``"boto3"`` (the default: every boto3 configuration and
+        credential source works), ``"obstore"`` (the fast store, needs
+        ``s3wsgi[fast]``; ``client`` does not apply), or a ready object with
+        the :class:`s3wsgi.store.Store` methods.
+    :param cache_max_bytes: bytes of objects kept in memory per process;
+        0 (the default) turns the cache off. See :mod:`s3wsgi.cache`.
+    :param cache_ttl: seconds a cached object is served without asking S3
+        (60); after that one conditional GET revalidates it. An object
+        changed in S3 is therefore served stale for at most ``cache_ttl``
+        seconds; 0 revalidates on every request.
+    :param cache_max_object_bytes: larger objects are never cached, only
+        streamed (1 MiB).
 
     Usage::
 
@@ -85,6 +98,10 @@ class S3Middleware:
         max_pool_connections: int = 32,
         addressing_style: str | None = None,
         chunk_size: int = 256 * 1024,
+        store: str | Store = "boto3",
+        cache_max_bytes: int = 0,
+        cache_ttl: float = 60.0,
+        cache_max_object_bytes: int = 1024 * 1024,
     ):
         if not bucket or not isinstance(bucket, str):
             raise ValueError("bucket: a bucket name is required")
@@ -105,18 +122,36 @@ class S3Middleware:
         self.cache_control = cache_control
         self.headers = _header_list(headers)
         self.authorize = authorize
-        self.store = BotoStore(
-            bucket,
-            client=client,
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
-            addressing_style=addressing_style,
-            chunk_size=chunk_size,
-        )
+        connection = {
+            "endpoint_url": endpoint_url,
+            "region_name": region_name,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "max_attempts": max_attempts,
+            "max_pool_connections": max_pool_connections,
+            "addressing_style": addressing_style,
+            "chunk_size": chunk_size,
+        }
+        if store == "boto3":
+            store = BotoStore(bucket, client=client, **connection)
+        elif store == "obstore":
+            if client is not None:
+                raise ValueError("client: a boto3 client needs store='boto3'")
+            from .obstore_store import ObstoreStore  # optional: s3wsgi[fast]
+
+            store = ObstoreStore(bucket, **connection)
+        elif isinstance(store, str) or not callable(getattr(store, "get", None)):
+            raise ValueError(f"store must be 'boto3', 'obstore' or a Store: {store!r}")
+        if cache_max_bytes:
+            from .cache import CachingStore
+
+            store = CachingStore(
+                store,
+                max_bytes=cache_max_bytes,
+                ttl=cache_ttl,
+                max_object_bytes=cache_max_object_bytes,
+            )
+        self.store = store
 
     def __call__(self, environ, start_response):
         rest = self.match(environ.get("PATH_INFO", ""))

@@ -74,7 +74,7 @@ def host_app(environ, start_response):
     return [body]
 
 
-@pytest.fixture(params=["boto3"])
+@pytest.fixture(params=["boto3", "obstore"])
 def store_kind(request):
     """Which store the middleware uses; every test taking it runs on each."""
     return request.param

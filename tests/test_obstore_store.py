@@ -1,0 +1,310 @@
+"""The obstore store on its own: S3's answers and faults mapped to the seam,
+against moto's real S3 server and a loopback server of canned S3 errors."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import socket
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from conftest import SITE, host_app
+
+from s3wsgi import S3Middleware
+from s3wsgi.store import (
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    UpstreamError,
+)
+
+pytest.importorskip("obstore")
+
+from s3wsgi.obstore_store import ObstoreStore  # noqa: E402
+
+
+@pytest.fixture
+def store(bucket, s3_endpoint):
+    return ObstoreStore(bucket, endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+def read(obj) -> bytes:
+    try:
+        return b"".join(obj.body)
+    finally:
+        obj.body.close()
+
+
+def test_get_answers_the_object_with_s3s_headers(store, s3_client, bucket):
+    s3_client.put_object(
+        Bucket=bucket,
+        Key="doc.html",
+        Body=b"<p>hi</p>",
+        ContentType="text/html",
+        CacheControl="max-age=60",
+        ContentDisposition="inline",
+        ContentLanguage="en",
+        ContentEncoding="identity",
+    )
+    expected = s3_client.head_object(Bucket=bucket, Key="doc.html")["ResponseMetadata"][
+        "HTTPHeaders"
+    ]
+    obj = store.get("doc.html")
+    assert obj.status == 200
+    assert read(obj) == b"<p>hi</p>"
+    for name in (
+        "content-type",
+        "content-length",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "content-disposition",
+        "content-language",
+        "content-encoding",
+    ):
+        assert obj.headers[name] == expected[name], name
+    assert not any(name.startswith("x-amz-") for name in obj.headers)
+    assert all(name == name.lower() for name in obj.headers)
+
+
+def test_head_reports_the_headers_without_a_body(store):
+    obj = store.head("style.css")
+    assert obj.status == 200
+    assert obj.body is None
+    assert obj.headers["content-type"] == "text/css"
+    assert obj.headers["content-length"] == str(len(SITE["style.css"][0]))
+    assert obj.etag.startswith('"')
+
+
+@pytest.mark.parametrize(
+    "byte_range, part, content_range",
+    [
+        ("bytes=2-5", b"2345", "bytes 2-5/10"),
+        ("bytes=7-", b"789", "bytes 7-9/10"),
+        ("bytes=-3", b"789", "bytes 7-9/10"),
+        ("bytes=8-100", b"89", "bytes 8-9/10"),
+        ("bytes=-100", b"0123456789", "bytes 0-9/10"),
+    ],
+)
+def test_a_range_answers_206_with_its_content_range(store, byte_range, part, content_range):
+    obj = store.get("digits.txt", Range=byte_range)
+    assert obj.status == 206
+    assert read(obj) == part
+    assert obj.headers["content-range"] == content_range
+    assert obj.headers["content-length"] == str(len(part))
+    assert obj.size == 10
+
+
+def test_an_unsatisfiable_range_raises_with_the_size(store):
+    with pytest.raises(RangeNotSatisfiable) as raised:
+        store.get("digits.txt", Range="bytes=10-")
+    assert raised.value.size == 10
+
+
+def test_a_matching_if_none_match_raises_not_modified_with_the_etag(store):
+    etag = store.head("digits.txt").etag
+    with pytest.raises(NotModified) as raised:
+        store.get("digits.txt", IfNoneMatch=etag)
+    assert raised.value.headers["etag"] == etag
+
+
+def test_if_modified_since_after_the_change_raises_not_modified(store):
+    later = datetime.now(timezone.utc) + timedelta(days=1)
+    with pytest.raises(NotModified):
+        store.get("digits.txt", IfModifiedSince=later)
+
+
+def test_a_failing_if_match_or_if_unmodified_since_raises_precondition_failed(store):
+    with pytest.raises(PreconditionFailed):
+        store.get("digits.txt", IfMatch='"other"')
+    with pytest.raises(PreconditionFailed):
+        store.get("digits.txt", IfUnmodifiedSince=datetime(2000, 1, 1, tzinfo=timezone.utc))
+
+
+def test_a_matching_if_match_with_a_range_answers_the_part(store):
+    etag = store.head("digits.txt").etag
+    obj = store.get("digits.txt", Range="bytes=0-2", IfMatch=etag)
+    assert (obj.status, read(obj)) == (206, b"012")
+
+
+def test_a_missing_key_raises_not_found(store):
+    with pytest.raises(NotFound):
+        store.get("nothing/here.html")
+    with pytest.raises(NotFound):
+        store.head("nothing/here.html")
+
+
+def test_a_missing_bucket_is_an_upstream_error_not_a_missing_key(s3_endpoint):
+    store = ObstoreStore("no-such-bucket-here", endpoint_url=s3_endpoint)
+    with pytest.raises(UpstreamError) as raised:
+        store.get("index.html")
+    assert raised.value.status == 502
+
+
+def test_closing_a_half_read_body_frees_its_connection(store, s3_client, bucket):
+    s3_client.put_object(Bucket=bucket, Key="big.bin", Body=bytes(3 * 1024 * 1024))
+    for _ in range(5):  # more than one pooled connection's worth of reuse
+        obj = store.get("big.bin")
+        first = next(iter(obj.body))
+        assert len(first) >= 64 * 1024
+        obj.body.close()
+    assert read(store.get("digits.txt")) == b"0123456789"
+
+
+def test_chunks_are_at_least_the_chunk_size(bucket, s3_endpoint, s3_client):
+    s3_client.put_object(Bucket=bucket, Key="big.bin", Body=bytes(1024 * 1024))
+    store = ObstoreStore(bucket, endpoint_url=s3_endpoint, chunk_size=128 * 1024)
+    obj = store.get("big.bin")
+    chunks = list(obj.body)
+    obj.body.close()
+    assert sum(map(len, chunks)) == 1024 * 1024
+    assert all(len(chunk) >= 128 * 1024 for chunk in chunks[:-1])
+
+
+class CannedS3:
+    """A loopback server answering every request with one S3 error, counting them."""
+
+    def __init__(self, status: int, code: str, *, delay: float = 0.0):
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>canned</Message><RequestId>REQ123</RequestId></Error>"
+        ).encode()
+        canned = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self, with_body: bool):
+                canned.requests += 1
+                time.sleep(delay)
+                # After a delay the client may have given up: that is the point.
+                with contextlib.suppress(ConnectionError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if with_body:
+                        self.wfile.write(body)
+
+            def do_GET(self):
+                self.answer(True)
+
+            def do_HEAD(self):
+                self.answer(False)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def canned():
+    servers = []
+
+    def start(status, code, **options):
+        server = CannedS3(status, code, **options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "status, code, expected",
+    [
+        (403, "AccessDenied", NotFound),
+        (403, "SignatureDoesNotMatch", 502),
+        (403, "InvalidAccessKeyId", 502),
+        (404, "NoSuchBucket", 502),
+        (503, "SlowDown", 503),
+        (500, "InternalError", 502),
+    ],
+)
+def test_s3_faults_map_to_the_spec_table(canned, status, code, expected):
+    server = canned(status, code)
+    store = ObstoreStore("bkt", endpoint_url=server.url, max_attempts=1)
+    with pytest.raises(NotFound if expected is NotFound else UpstreamError) as raised:
+        store.get("index.html")
+    if expected is not NotFound:
+        assert raised.value.status == expected
+
+
+def test_a_head_refused_with_403_is_a_missing_key(canned):
+    server = canned(403, "AccessDenied")
+    with pytest.raises(NotFound):
+        ObstoreStore("bkt", endpoint_url=server.url).head("index.html")
+
+
+def test_slow_down_is_retried_up_to_max_attempts(canned):
+    server = canned(503, "SlowDown")
+    store = ObstoreStore("bkt", endpoint_url=server.url, max_attempts=3)
+    with pytest.raises(UpstreamError) as raised:
+        store.get("index.html")
+    assert raised.value.status == 503
+    assert server.requests == 3
+
+
+def test_a_read_timeout_is_a_gateway_timeout(canned):
+    server = canned(200, "Never", delay=3)
+    store = ObstoreStore("bkt", endpoint_url=server.url, read_timeout=0.5, max_attempts=1)
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as raised:
+        store.get("index.html")
+    assert raised.value.status == 504
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_refused_connection_is_a_bad_gateway():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = ObstoreStore("bkt", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
+    with pytest.raises(UpstreamError) as raised:
+        store.get("index.html")
+    assert raised.value.status == 502
+
+
+def test_errors_never_carry_s3s_text(canned, caplog):
+    server = canned(403, "SignatureDoesNotMatch")
+    store = ObstoreStore("secret-bucket", endpoint_url=server.url, max_attempts=1)
+    with pytest.raises(UpstreamError) as raised:
+        store.get("index.html")
+    assert "secret-bucket" not in str(raised.value) and "REQ123" not in str(raised.value)
+    assert "SignatureDoesNotMatch" in caplog.text
+
+
+def test_the_middleware_serves_through_the_fast_store(serve, bucket, s3_endpoint):
+    app = S3Middleware(host_app, bucket=bucket, endpoint_url=s3_endpoint, store="obstore")
+    url = serve(app)
+    page = requests.get(f"{url}/docs/", timeout=10)
+    assert page.status_code == 200
+    assert page.content == SITE["index.html"][0]
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    part = requests.get(f"{url}/docs/digits.txt", headers={"Range": "bytes=-4"}, timeout=10)
+    assert (part.status_code, part.content) == (206, b"6789")
+    assert part.headers["Content-Range"] == "bytes 6-9/10"
+    again = requests.get(
+        f"{url}/docs/digits.txt", headers={"If-None-Match": page.headers["ETag"]}, timeout=10
+    )
+    assert again.status_code == 200
+    cached = requests.get(
+        f"{url}/docs/", headers={"If-None-Match": page.headers["ETag"]}, timeout=10
+    )
+    assert cached.status_code == 304
+    assert cached.headers["ETag"] == page.headers["ETag"]
