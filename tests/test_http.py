@@ -10,6 +10,7 @@ import socket
 import time
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
+from wsgiref.validate import validator
 
 import pytest
 import requests
@@ -48,7 +49,8 @@ def no_redirect(url, **kwargs):
 
 @pytest.fixture
 def docs_url(make_middleware, serve):
-    return serve(make_middleware(cache_control="max-age=60")) + "/docs/"
+    """The middleware at /docs/, every answer checked by wsgiref's validator."""
+    return serve(validator(make_middleware(cache_control="max-age=60"))) + "/docs/"
 
 
 # --- §1 the wrapped app, untouched ---------------------------------------------
