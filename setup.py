@@ -17,7 +17,7 @@ setup(
     install_requires=["webob>=1.8", "boto3>=1.26"],
     extras_require={
         "serve": ["waitress>=2.1"],
-        "fast": ["obstore>=0.12"],
+        "fast": ["obstore>=0.12; python_version >= '3.11'"],
         "demo": ["waitress>=2.1", "moto[server]>=5.0"],
         "test": [
             "waitress>=2.1",

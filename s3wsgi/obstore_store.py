@@ -68,22 +68,32 @@ class StreamBody:
     propagates, so the server aborts the response instead of ending it early.
     """
 
-    __slots__ = ("_result", "_chunk_size")
+    __slots__ = ("_stream", "_first")
 
-    def __init__(self, result, chunk_size: int):
-        self._result = result
-        self._chunk_size = chunk_size
+    def __init__(self, stream):
+        self._stream = stream
+        self._first = b""
+
+    def prefetch(self) -> None:
+        """Read the first chunk now: a server sends no status line before the
+        first body byte, so a fault here must become an error answer, where
+        one raised from the iterable would be a 500."""
+        self._first = next(self._stream, b"")
 
     def __iter__(self) -> Iterator[bytes]:
-        result = self._result
-        if result is None:
+        stream = self._stream
+        if stream is None:
             return
-        yield from result.stream(min_chunk_size=self._chunk_size)
+        first, self._first = self._first, b""
+        if first:
+            yield first
+        yield from stream
 
     def close(self) -> None:
-        # The last reference to the Rust response: dropping it releases the
+        # The last reference to the Rust stream: dropping it releases the
         # connection at once.
-        self._result = None
+        self._stream = None
+        self._first = b""
 
 
 class ObstoreStore:
@@ -189,8 +199,14 @@ class ObstoreStore:
             if params.get(name) is not None:
                 options[option] = params[name]
         result = self._call("get_object", key, options, params)
+        body = StreamBody(result.stream(min_chunk_size=self.chunk_size))
+        try:
+            body.prefetch()
+        except Exception as error:  # obstore's errors while reading
+            body.close()
+            raise self._error(error, "get_object", key) from None
         status = 206 if byte_range is not None else 200
-        return S3Object(status, _headers(result, byte_range), StreamBody(result, self.chunk_size))
+        return S3Object(status, _headers(result, byte_range), body)
 
     def _call(self, operation: str, key: str, options: dict, params: dict):
         try:
