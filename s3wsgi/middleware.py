@@ -9,7 +9,7 @@ from http import HTTPStatus
 from . import conditions as cond
 from . import responses
 from .boto3_store import BotoStore
-from .paths import BadPath, key_for, redirect_location, wsgi_to_text
+from .paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
 from .responses import Response
 from .store import (
     NotFound,
@@ -260,9 +260,10 @@ class S3Middleware:
     def _missing(self, environ, rest: str, key: str, method: str) -> Response | WSGIApp:
         """A missing key: a folder's redirect, the wrapped app, the error
         document, or 404. ``rest`` is the WSGI string of the path."""
-        if rest and not rest.endswith("/"):
+        folder_index = f"{key}/{self.index_document}"
+        if rest and not rest.endswith("/") and len(folder_index.encode()) <= MAX_KEY_BYTES:
             try:
-                self.store.head(f"{key}/{self.index_document}")
+                self.store.head(folder_index)
             except NotFound:
                 pass
             else:

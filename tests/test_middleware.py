@@ -435,3 +435,8 @@ def test_s3app_under_a_prefix_answers_404_elsewhere(bucket, counting):
     assert call(app, "/site/").code == 200
     assert call(app, "/other").code == 404
     assert call(app, "/other", "HEAD").body == b""
+
+
+def test_no_folder_lookup_for_a_key_too_long_to_have_an_index(docs, counting):
+    assert call(docs, "/docs/" + "a" * 1020).code == 404
+    assert counting.calls == ["GetObject"]
