@@ -113,10 +113,23 @@ def test_a_matching_if_none_match_raises_not_modified_with_the_etag(store):
     assert raised.value.headers["etag"] == etag
 
 
-def test_if_modified_since_after_the_change_raises_not_modified(store):
+def test_if_modified_since_after_the_change_raises_not_modified_with_the_etag(store):
     later = datetime.now(timezone.utc) + timedelta(days=1)
-    with pytest.raises(NotModified):
+    with pytest.raises(NotModified) as raised:
         store.get("digits.txt", IfModifiedSince=later)
+    assert raised.value.headers["etag"] == store.head("digits.txt").etag
+
+
+def test_dates_in_any_time_zone_are_compared_as_instants(store):
+    modified = store.head("digits.txt").last_modified  # webob's own UTC tzinfo
+    with pytest.raises(NotModified):
+        store.get("digits.txt", IfModifiedSince=modified)
+    naive_later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=1)
+    with pytest.raises(NotModified):
+        store.get("digits.txt", IfModifiedSince=naive_later)
+    paris = timezone(timedelta(hours=1))
+    obj = store.get("digits.txt", IfUnmodifiedSince=modified.astimezone(paris))
+    assert read(obj) == SITE["digits.txt"][0]
 
 
 def test_a_failing_if_match_or_if_unmodified_since_raises_precondition_failed(store):

@@ -1,0 +1,268 @@
+"""An in-memory object cache in front of a store: small objects answered
+without asking S3 while fresh, then revalidated with one conditional GET.
+
+Opt in with ``S3Middleware(..., cache_max_bytes=64 * 1024 * 1024)``.
+
+- An object of at most ``max_object_bytes`` is kept, bytes and headers, the
+  first time it is read in full. While fresh (``ttl`` seconds after S3 last
+  vouched for it) every GET and HEAD for it is answered here, with S3's
+  semantics: ranges, 416 with the size, 304, 412.
+- After ``ttl`` seconds the next request revalidates it with a GetObject
+  carrying ``IfNoneMatch=<etag>``: S3's 304 renews it, a 200 replaces it, a
+  404 drops it. So an object changed or deleted in S3 is served as it was for
+  at most ``ttl`` seconds; ``ttl=0`` revalidates on every request (one
+  conditional request, and no object bytes when nothing changed).
+- Larger objects are remembered only as "too large" and stream as before.
+- Bounded by ``max_bytes`` (least recently used out first), per process. The
+  bound counts what is kept; objects being read in (one per thread at most)
+  are on top of it.
+- Thread-safe; the requests that miss one key at the same time share one
+  S3 request.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime
+
+from webob.datetime_utils import parse_date
+
+from .store import (
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    S3Object,
+    Store,
+    UpstreamError,
+)
+
+_BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
+
+# The headers a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5).
+_NOT_MODIFIED_HEADERS = ("etag", "cache-control", "expires", "last-modified")
+
+# What an entry costs beyond its bytes: the objects and dict slots around them.
+_ENTRY_OVERHEAD = 512
+
+
+class _Entry:
+    """One key: its headers and bytes, or (``data is None``) a note that the
+    object is too large to keep; ``expires`` is a monotonic time."""
+
+    __slots__ = ("headers", "data", "etag", "last_modified", "expires", "cost")
+
+    def __init__(self, headers: dict[str, str], data: bytes | None, expires: float, key: str):
+        self.headers = headers
+        self.data = data
+        self.etag = headers.get("etag")
+        self.last_modified: datetime | None = parse_date(headers.get("last-modified"))
+        self.expires = expires
+        self.cost = _ENTRY_OVERHEAD + len(key) + len(data or b"")
+        if data is not None:
+            self.cost += sum(len(name) + len(value) for name, value in headers.items())
+
+
+class _Flight:
+    """One S3 request on behalf of every request that missed a key meanwhile."""
+
+    __slots__ = ("done", "entry")
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.entry: _Entry | None = None
+
+
+class CachingStore:
+    """A :class:`~s3wsgi.store.Store` that keeps small objects of ``inner`` in memory.
+
+    :param inner: the store that reads S3.
+    :param max_bytes: what the kept objects may occupy, bytes and headers.
+    :param ttl: seconds an object is answered without asking S3.
+    :param max_object_bytes: larger objects are streamed, never kept.
+    :param clock: a monotonic clock, in seconds.
+    """
+
+    def __init__(
+        self,
+        inner: Store,
+        *,
+        max_bytes: int,
+        ttl: float = 60.0,
+        max_object_bytes: int = 1024 * 1024,
+        clock=time.monotonic,
+    ):
+        if max_bytes <= 0 or ttl < 0 or max_object_bytes < 0:
+            raise ValueError(
+                "cache: max_bytes must be positive, ttl and max_object_bytes not negative"
+            )
+        self.inner = inner
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.max_object_bytes = max_object_bytes
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._size = 0
+        self._flights: dict[str, _Flight] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the kept entries occupy, as counted against ``max_bytes``."""
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.data is not None
+
+    def head(self, key: str) -> S3Object:
+        entry, _ = self._validated(key, fill=False)
+        if entry is None or entry.data is None:
+            return self.inner.head(key)
+        return S3Object(200, entry.headers)
+
+    def get(self, key: str, **params) -> S3Object:
+        entry, streaming = self._validated(key, fill=True)
+        if streaming is not None:
+            # Read to decide that the object is too large to keep.
+            if not params:
+                return streaming
+            streaming.body.close()
+        if entry is None or entry.data is None:
+            return self.inner.get(key, **params)
+        return _answer(entry, params)
+
+    def _validated(self, key: str, *, fill: bool) -> tuple[_Entry | None, S3Object | None]:
+        """The key's entry, fresh or just revalidated, or None; and, for the
+        one request that read a too large object, that object's answer."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and self._clock() < entry.expires:
+                self._entries.move_to_end(key)
+                return entry, None
+            if entry is None and not fill:
+                return None, None  # a HEAD has no bytes to fill an entry with
+            flight = self._flights.get(key)
+            leader = flight is None
+            if leader:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            # Served by the leader's request, even with ttl=0: it was sent
+            # while this request waited.
+            flight.done.wait()
+            return flight.entry, None
+        try:
+            flight.entry, streaming = self._fetch(key, entry)
+            return flight.entry, streaming
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+    def _fetch(self, key: str, stale: _Entry | None) -> tuple[_Entry | None, S3Object | None]:
+        """One GetObject: conditional for a stale entry, else the whole object."""
+        try:
+            if stale is not None and stale.data is not None and stale.etag:
+                try:
+                    obj = self.inner.get(key, IfNoneMatch=stale.etag)
+                except NotModified:
+                    with self._lock:
+                        stale.expires = self._clock() + self.ttl
+                    return stale, None
+            else:
+                obj = self.inner.get(key)
+        except NotFound:
+            self._forget(key)
+            raise
+        return self._keep(key, obj)
+
+    def _keep(self, key: str, obj: S3Object) -> tuple[_Entry, S3Object | None]:
+        if obj.status != 200 or obj.size > min(self.max_object_bytes, self.max_bytes):
+            entry = _Entry(obj.headers, None, self._clock() + self.ttl, key)
+            self._put(key, entry)
+            return entry, obj
+        try:
+            data = b"".join(obj.body)
+        finally:
+            obj.body.close()
+        if len(data) != obj.size:
+            raise UpstreamError(502)  # S3 sent a body of another length than it said
+        entry = _Entry(obj.headers, data, self._clock() + self.ttl, key)
+        self._put(key, entry)
+        return entry, None
+
+    def _put(self, key: str, entry: _Entry) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= old.cost
+            if entry.cost > self.max_bytes:
+                return
+            self._entries[key] = entry
+            self._size += entry.cost
+            while self._size > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._size -= evicted.cost
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= old.cost
+
+
+def _answer(entry: _Entry, params: dict) -> S3Object:
+    """GetObject's answer from a kept object: its conditions, then its range."""
+    etag, last_modified = entry.etag, entry.last_modified
+    if_match = params.get("IfMatch")
+    if if_match is not None:
+        if if_match != "*" and if_match != etag:
+            raise PreconditionFailed()
+    elif _later(last_modified, params.get("IfUnmodifiedSince")):
+        raise PreconditionFailed()
+    if_none_match = params.get("IfNoneMatch")
+    if if_none_match is not None:
+        if if_none_match in ("*", etag):
+            raise NotModified(_not_modified_headers(entry.headers))
+    elif _not_later(last_modified, params.get("IfModifiedSince")):
+        raise NotModified(_not_modified_headers(entry.headers))
+    byte_range = params.get("Range")
+    match = _BYTE_RANGE.match(byte_range) if byte_range else None
+    if match is None:  # none, or one S3 would ignore: the whole object
+        return S3Object(200, entry.headers, (entry.data,))
+    data = entry.data
+    size = len(data)
+    first, last = match.groups()
+    if not first:
+        if not last or not int(last) or not size:
+            raise RangeNotSatisfiable(size)
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start = int(first)
+        if start >= size:
+            raise RangeNotSatisfiable(size)
+        end = min(int(last), size - 1) if last else size - 1
+    headers = dict(entry.headers)
+    headers["content-length"] = str(end - start + 1)
+    headers["content-range"] = f"bytes {start}-{end}/{size}"
+    return S3Object(206, headers, (data[start : end + 1],))
+
+
+def _later(moment: datetime | None, date: datetime | None) -> bool:
+    """Whether both are known and ``moment`` is after ``date``."""
+    return moment is not None and date is not None and moment > date
+
+
+def _not_later(moment: datetime | None, date: datetime | None) -> bool:
+    """Whether both are known and ``moment`` is not after ``date``."""
+    return moment is not None and date is not None and moment <= date
+
+
+def _not_modified_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in _NOT_MODIFIED_HEADERS if name in headers}
