@@ -1,0 +1,1 @@
+"""A minimal Django site with a bucket's documentation beside its own pages."""

@@ -1,0 +1,26 @@
+"""The WSGI application: Django, with the bucket under /docs/ in front of it.
+
+Requests under /docs/ are answered from S3 before Django runs; every other
+request reaches Django untouched. ``manage.py runserver`` serves this too
+(``WSGI_APPLICATION``), as does any WSGI server::
+
+    waitress-serve --chdir examples/django_site docsite.wsgi:application
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.wsgi import get_wsgi_application
+
+from s3wsgi import S3Middleware
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docsite.settings")
+
+application = S3Middleware(
+    get_wsgi_application(),
+    bucket=settings.DOCS_BUCKET,
+    endpoint_url=settings.DOCS_ENDPOINT_URL,
+    prefix="/docs",
+)

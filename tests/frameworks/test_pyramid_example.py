@@ -1,0 +1,127 @@
+"""Pyramid: the example app (S3Middleware around the Configurator's app)
+through the scenario, and ``config.include("s3wsgi.pyramid")``'s tween."""
+
+from __future__ import annotations
+
+import pytest
+
+pyramid = pytest.importorskip("pyramid")
+
+import requests  # noqa: E402
+from conftest import import_example  # noqa: E402
+from pyramid.config import Configurator  # noqa: E402
+from pyramid.response import Response  # noqa: E402
+from scenario import APP_NOT_FOUND, DOCS, Example, FrameworkScenario, Site  # noqa: E402
+
+from s3wsgi.pyramid import REGISTRY_KEY  # noqa: E402
+
+
+@pytest.fixture
+def pyramid_app(docs_bucket):
+    return import_example("pyramid_app")
+
+
+@pytest.fixture
+def example(pyramid_app):
+    return Example(pyramid_app.application, pyramid_app.application, framework="pyramid")
+
+
+class TestPyramidExample(FrameworkScenario):
+    pass
+
+
+def log_in(http, url):
+    answer = http.post(url("/login"), data={"username": "ada", "password": "lovelace"}, timeout=10)
+    assert answer.status_code == 200
+    assert "Logged in as ada" in answer.text
+
+
+@pytest.mark.parametrize("mount", ["", "/intranet"])
+def test_included_tween_asks_authorize_with_the_request_then_answers_as_the_core(
+    pyramid_app, serve, mount, monkeypatch
+):
+    site = Site(
+        Example(pyramid_app.application, pyramid_app.application, framework="pyramid"), serve, mount
+    )
+    try:
+        tween_middleware = site.framework_app.registry[REGISTRY_KEY]
+        asked = []
+        get = tween_middleware.store.get
+        monkeypatch.setattr(
+            tween_middleware.store, "get", lambda *a, **k: asked.append(a) or get(*a, **k)
+        )
+        assert site.get("/internal/").status_code == 403
+        assert asked == []
+        log_in(site.http, site.url)
+        assert site.get("/internal/").content == DOCS["index.html"][0]
+        # The core's redirects are paths on this host, not WebOb's absolute URLs.
+        assert site.get("/internal").headers["Location"] == f"{mount}/internal/"
+        folder = site.get("/internal/caf%C3%A9?x=1")
+        assert folder.headers["Location"] == f"{mount}/internal/caf%C3%A9/?x=1"
+        part = site.get("/internal/digits.txt", headers={"Range": "bytes=0-0"})
+        assert (part.status_code, part.content) == (206, b"0")
+        etag = part.headers["ETag"]
+        assert site.get("/internal/digits.txt", headers={"If-None-Match": etag}).status_code == 304
+        missing = site.get("/internal/missing.html")
+        assert missing.status_code == 404
+        assert APP_NOT_FOUND not in missing.text
+        cookie = "; ".join(f"{name}={value}" for name, value in site.http.cookies.items())
+        reply = site.raw(
+            f"HEAD {mount}/internal/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Cookie: {cookie}\r\nConnection: close\r\n\r\n".encode()
+        )
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert f"Content-Length: {len(DOCS['style.css'][0])}".encode() in head
+        assert body == b""
+    finally:
+        site.restore()
+
+
+def hello(request):
+    return Response("hello from pyramid")
+
+
+def not_found(request):
+    return Response(APP_NOT_FOUND, status=404)
+
+
+def make_app(**settings):
+    with Configurator(settings=settings) as config:
+        config.include("s3wsgi.pyramid")
+        config.add_route("hello", "/hello")
+        config.add_view(hello, route_name="hello")
+        config.add_notfound_view(not_found)
+        return config.make_wsgi_app()
+
+
+def test_include_reads_text_settings_like_an_ini_file(docs_bucket, s3_endpoint, serve):
+    app = make_app(
+        **{
+            "s3wsgi.bucket": docs_bucket,
+            "s3wsgi.endpoint_url": s3_endpoint,
+            "s3wsgi.prefix": "/manual",
+            "s3wsgi.fallthrough": "true",
+            "s3wsgi.cache_control": "max-age=60",
+            "s3wsgi.headers": "Content-Security-Policy: sandbox\nX-Served-By: s3wsgi",
+            "s3wsgi.read_timeout": "20",
+        }
+    )
+    middleware = app.registry[REGISTRY_KEY]
+    assert middleware.fallthrough is True
+    base = serve(app)
+    page = requests.get(f"{base}/manual/guide/intro.html", timeout=10)
+    assert page.content == DOCS["guide/intro.html"][0]
+    assert page.headers["Cache-Control"] == "max-age=60"
+    assert page.headers["Content-Security-Policy"] == "sandbox"
+    assert page.headers["X-Served-By"] == "s3wsgi"
+    assert requests.get(f"{base}/hello", timeout=10).text == "hello from pyramid"
+    missing = requests.get(f"{base}/manual/not-there", timeout=10)
+    assert (missing.status_code, missing.text) == (404, APP_NOT_FOUND)  # fell through
+
+
+def test_include_names_a_missing_or_mistyped_setting(docs_bucket):
+    with pytest.raises(ValueError, match="bucket"):
+        make_app(**{"s3wsgi.prefix": "/manual"})
+    with pytest.raises(ValueError, match="fallthrough"):
+        make_app(**{"s3wsgi.bucket": docs_bucket, "s3wsgi.fallthrough": "perhaps"})
