@@ -11,10 +11,14 @@ and a class ``Test<Framework>(FrameworkScenario)``.
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 import socket
+import sys
 from collections.abc import Callable
 from html import unescape
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -36,8 +40,33 @@ DOCS = {
     "caf\u00e9/index.html": ("<p>le caf\u00e9</p>".encode(), "text/html"),
 }
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
 # Every example app's own 404 page says this.
 APP_NOT_FOUND = "This page is not part of the app."
+
+
+def framework(name: str):
+    """Import a framework for its tests: skipped where it is not installed,
+    except in its own tox environment (FRAMEWORK_UNDER_TEST), where a missing
+    framework fails instead of passing as skipped."""
+    if os.environ.get("FRAMEWORK_UNDER_TEST") == name:
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
+def docs_environment(patch: pytest.MonkeyPatch, bucket: str, endpoint: str) -> None:
+    """Name the bucket and endpoint the way the examples read them."""
+    patch.setenv("S3WSGI_BUCKET", bucket)
+    patch.setenv("S3WSGI_ENDPOINT_URL", endpoint)
+
+
+def import_example(module: str, *, under: str = ""):
+    """Import ``examples/<under>/<module>`` as its README runs it."""
+    folder = str(EXAMPLES / under)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(module)
 
 
 class Example:

@@ -9,7 +9,7 @@ from scenario import Example, FrameworkScenario
 
 
 @pytest.fixture
-def example(docs_bucket):
+def example(docs_env):
     application = make_application()
     return Example(application, application, framework="bare")
 

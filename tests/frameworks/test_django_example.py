@@ -4,28 +4,36 @@ with ``authorize`` reading ``request.user``."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from scenario import framework
 
-django = pytest.importorskip("django")
+django = framework("django")
 
 import requests  # noqa: E402
-from conftest import import_example  # noqa: E402
-from scenario import APP_NOT_FOUND, DOCS, Example, FrameworkScenario, Site  # noqa: E402
+from scenario import (  # noqa: E402
+    APP_NOT_FOUND,
+    DOCS,
+    Example,
+    FrameworkScenario,
+    Site,
+    docs_environment,
+    import_example,
+)
 
 from s3wsgi.boto3_store import Body, BotoStore  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def docsite(docs_bucket, tmp_path_factory):
+def docsite(docs_bucket, s3_endpoint, tmp_path_factory):
     """The example's wsgi module, its database migrated (the demo user ada)."""
-    os.environ["DOCSITE_DATABASE"] = str(tmp_path_factory.mktemp("docsite") / "db.sqlite3")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "docsite.settings"
-    wsgi = import_example("docsite.wsgi", under="django_site")
-    from django.core.management import call_command
+    with pytest.MonkeyPatch.context() as patch:
+        docs_environment(patch, docs_bucket, s3_endpoint)
+        patch.setenv("DOCSITE_DATABASE", str(tmp_path_factory.mktemp("docsite") / "db.sqlite3"))
+        patch.setenv("DJANGO_SETTINGS_MODULE", "docsite.settings")
+        wsgi = import_example("docsite.wsgi", under="django_site")
+        from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+        call_command("migrate", verbosity=0)
     return wsgi
 
 

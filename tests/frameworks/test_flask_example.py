@@ -4,11 +4,11 @@ and S3Docs' own configuration."""
 from __future__ import annotations
 
 import pytest
+from scenario import framework
 
-flask = pytest.importorskip("flask")
+flask = framework("flask")
 
-from conftest import import_example  # noqa: E402
-from scenario import DOCS, Example, FrameworkScenario  # noqa: E402
+from scenario import DOCS, Example, FrameworkScenario, import_example  # noqa: E402
 
 from s3wsgi import S3Middleware  # noqa: E402
 from s3wsgi.flask import S3Docs  # noqa: E402
@@ -20,7 +20,7 @@ def log_in(http, url):
 
 
 @pytest.fixture
-def example(docs_bucket):
+def example(docs_env):
     module = import_example("flask_app")
     return Example(module.app, module.app.extensions["s3wsgi"], framework="flask", login=log_in)
 
@@ -29,7 +29,7 @@ class TestFlaskExample(FrameworkScenario):
     pass
 
 
-def test_docs_need_the_flask_login_and_s3_is_not_asked_without_it(docs_bucket, serve, monkeypatch):
+def test_docs_need_the_flask_login_and_s3_is_not_asked_without_it(docs_env, serve, monkeypatch):
     module = import_example("flask_app")
     middleware = module.app.extensions["s3wsgi"]
     base = serve(module.app)
@@ -51,10 +51,10 @@ def test_docs_need_the_flask_login_and_s3_is_not_asked_without_it(docs_bucket, s
         assert http.get(f"{base}/docs/", timeout=10).status_code == 403
 
 
-def test_s3docs_reads_s3wsgi_config_keys_and_keywords_win(docs_bucket, s3_endpoint):
+def test_s3docs_reads_s3wsgi_config_keys_and_keywords_win(docs_env, s3_endpoint):
     app = flask.Flask("configured")
     app.config.update(
-        S3WSGI_BUCKET=docs_bucket,
+        S3WSGI_BUCKET=docs_env,
         S3WSGI_ENDPOINT_URL=s3_endpoint,
         S3WSGI_PREFIX="/handbook",
         S3WSGI_FALLTHROUGH="yes",
@@ -74,8 +74,8 @@ def test_s3docs_refuses_both_require_and_authorize():
         S3Docs(require=lambda: True, authorize=lambda environ: True, bucket="docs")
 
 
-def test_s3docs_names_a_mistyped_config_value(docs_bucket):
+def test_s3docs_names_a_mistyped_config_value(docs_env):
     app = flask.Flask("mistyped")
-    app.config.update(S3WSGI_BUCKET=docs_bucket, S3WSGI_FALLTHROUGH="maybe")
+    app.config.update(S3WSGI_BUCKET=docs_env, S3WSGI_FALLTHROUGH="maybe")
     with pytest.raises(ValueError, match="fallthrough"):
         S3Docs(app)

@@ -4,20 +4,20 @@ through the scenario, and ``config.include("s3wsgi.pyramid")``'s tween."""
 from __future__ import annotations
 
 import pytest
+from scenario import framework
 
-pyramid = pytest.importorskip("pyramid")
+pyramid = framework("pyramid")
 
 import requests  # noqa: E402
-from conftest import import_example  # noqa: E402
 from pyramid.config import Configurator  # noqa: E402
 from pyramid.response import Response  # noqa: E402
-from scenario import APP_NOT_FOUND, DOCS, Example, FrameworkScenario, Site  # noqa: E402
+from scenario import APP_NOT_FOUND, DOCS, Example, FrameworkScenario, Site, import_example  # noqa: E402
 
 from s3wsgi.pyramid import REGISTRY_KEY  # noqa: E402
 
 
 @pytest.fixture
-def pyramid_app(docs_bucket):
+def pyramid_app(docs_env):
     return import_example("pyramid_app")
 
 
@@ -95,10 +95,10 @@ def make_app(**settings):
         return config.make_wsgi_app()
 
 
-def test_include_reads_text_settings_like_an_ini_file(docs_bucket, s3_endpoint, serve):
+def test_include_reads_text_settings_like_an_ini_file(docs_env, s3_endpoint, serve):
     app = make_app(
         **{
-            "s3wsgi.bucket": docs_bucket,
+            "s3wsgi.bucket": docs_env,
             "s3wsgi.endpoint_url": s3_endpoint,
             "s3wsgi.prefix": "/manual",
             "s3wsgi.fallthrough": "true",
@@ -120,8 +120,8 @@ def test_include_reads_text_settings_like_an_ini_file(docs_bucket, s3_endpoint, 
     assert (missing.status_code, missing.text) == (404, APP_NOT_FOUND)  # fell through
 
 
-def test_include_names_a_missing_or_mistyped_setting(docs_bucket):
+def test_include_names_a_missing_or_mistyped_setting(docs_env):
     with pytest.raises(ValueError, match="bucket"):
         make_app(**{"s3wsgi.prefix": "/manual"})
     with pytest.raises(ValueError, match="fallthrough"):
-        make_app(**{"s3wsgi.bucket": docs_bucket, "s3wsgi.fallthrough": "perhaps"})
+        make_app(**{"s3wsgi.bucket": docs_env, "s3wsgi.fallthrough": "perhaps"})
