@@ -37,7 +37,7 @@ def create_app() -> Flask:
     """The host app, with the bucket under /docs/ for logged-in users."""
     app = Flask(__name__)
     app.config["SECRET_KEY"] = os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(16)
-    app.config["S3WSGI_BUCKET"] = os.environ.get("S3WSGI_BUCKET", "s3wsgi-demo")
+    app.config["S3WSGI_BUCKET"] = os.environ.get("S3WSGI_BUCKET", "kestrel-docs")
     app.config["S3WSGI_ENDPOINT_URL"] = os.environ.get("S3WSGI_ENDPOINT_URL")
     app.config["S3WSGI_PREFIX"] = "/docs"
     # Read inside Flask's request context: the same session the views see.

@@ -117,12 +117,18 @@ def logged_in(request) -> bool:
     return "user" in request.session
 
 
+def bucket_options() -> dict[str, str | None]:
+    """The bucket and endpoint: `s3wsgi demo`'s embedded S3, or a real bucket."""
+    return {
+        "bucket": os.environ.get("S3WSGI_BUCKET", "kestrel-docs"),
+        "endpoint_url": os.environ.get("S3WSGI_ENDPOINT_URL") or None,
+    }
+
+
 def make_pyramid_app():
     """The Pyramid app, /internal/ served by ``config.include("s3wsgi.pyramid")``."""
-    bucket = os.environ.get("S3WSGI_BUCKET", "s3wsgi-demo")
     settings = {
-        "s3wsgi.bucket": bucket,
-        "s3wsgi.endpoint_url": os.environ.get("S3WSGI_ENDPOINT_URL", ""),
+        **{f"s3wsgi.{name}": value for name, value in bucket_options().items()},
         "s3wsgi.prefix": "/internal",
         # In an .ini file: s3wsgi.authorize = mypackage.module:logged_in
         "s3wsgi.authorize": logged_in,
@@ -148,12 +154,7 @@ def make_pyramid_app():
 
 def make_app():
     """The WSGI application: the Pyramid app with the bucket under /docs/ in front."""
-    return S3Middleware(
-        make_pyramid_app(),
-        bucket=os.environ.get("S3WSGI_BUCKET", "s3wsgi-demo"),
-        endpoint_url=os.environ.get("S3WSGI_ENDPOINT_URL") or None,
-        prefix="/docs",
-    )
+    return S3Middleware(make_pyramid_app(), prefix="/docs", **bucket_options())
 
 
 application = make_app()

@@ -51,7 +51,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
 
 # Where the documentation is: `s3wsgi demo`'s embedded S3, or a real bucket.
-DOCS_BUCKET = os.environ.get("S3WSGI_BUCKET", "s3wsgi-demo")
+DOCS_BUCKET = os.environ.get("S3WSGI_BUCKET", "kestrel-docs")
 DOCS_ENDPOINT_URL = os.environ.get("S3WSGI_ENDPOINT_URL") or None
 
 S3WSGI = {
