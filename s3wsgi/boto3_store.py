@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 
 import boto3
+import botocore
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -122,6 +124,9 @@ class BotoStore:
                 retries={"total_max_attempts": max_attempts, "mode": "standard"},
                 max_pool_connections=max_pool_connections,
                 s3={"addressing_style": addressing_style} if addressing_style else None,
+                # botocore rebuilds its default User-Agent from a dozen parts
+                # twice per request (a tenth of its CPU); a fixed one is free.
+                user_agent=f"s3wsgi Botocore/{botocore.__version__}",
             ),
         }
 
@@ -135,7 +140,13 @@ class BotoStore:
                 if self._pid != pid:
                     # A session per client: boto3's default session is not
                     # safe to share between threads while it makes clients.
-                    session = boto3.session.Session()
+                    core = botocore.session.get_session()
+                    # The store forwards S3's raw headers and never reads the
+                    # parsed dates, which cost dateutil another tenth.
+                    core.get_component("response_parser_factory").set_parser_defaults(
+                        timestamp_parser=str
+                    )
+                    session = boto3.session.Session(botocore_session=core)
                     self._client = session.client("s3", **self._client_options)
                     self._pid = pid
         return self._client
