@@ -210,3 +210,23 @@ def test_middleware_form_names_a_missing_bucket_setting(docsite):
         pytest.raises(ImproperlyConfigured, match="read_timeout"),
     ):
         S3WSGIMiddleware(lambda request: None)
+
+
+def test_middleware_form_never_sends_a_body_to_head_and_passes_the_wsgi_validator(
+    docsite, docs_bucket, s3_endpoint
+):
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+    from wsgi_call import call
+
+    options = {"bucket": docs_bucket, "endpoint_url": s3_endpoint, "prefix": "/internal"}
+    with override_settings(S3WSGI=options):
+        handler = WSGIHandler()
+    page = call(handler, "/internal/img/logo.png", "HEAD", SERVER_NAME="127.0.0.1")
+    assert page.code == 200
+    assert page.header("Content-Length") == str(len(DOCS["img/logo.png"][0]))
+    assert page.body == b""
+    missing = call(handler, "/internal/missing.html", "HEAD", SERVER_NAME="127.0.0.1")
+    assert (missing.code, missing.body) == (404, b"")
+    got = call(handler, "/internal/caf\u00e9/menu.html", SERVER_NAME="127.0.0.1")
+    assert (got.code, got.body) == (200, DOCS["caf\u00e9/menu.html"][0])

@@ -125,3 +125,23 @@ def test_include_names_a_missing_or_mistyped_setting(docs_env):
         make_app(**{"s3wsgi.prefix": "/manual"})
     with pytest.raises(ValueError, match="fallthrough"):
         make_app(**{"s3wsgi.bucket": docs_env, "s3wsgi.fallthrough": "perhaps"})
+
+
+def test_include_never_sends_a_body_to_head_and_passes_the_wsgi_validator(docs_env, s3_endpoint):
+    from wsgi_call import call
+
+    app = make_app(**{"s3wsgi.bucket": docs_env, "s3wsgi.endpoint_url": s3_endpoint})
+    page = call(app, "/docs/img/logo.png", "HEAD")
+    assert page.code == 200
+    assert page.header("Content-Length") == str(len(DOCS["img/logo.png"][0]))
+    assert page.body == b""
+    missing = call(app, "/docs/missing.html", "HEAD")
+    assert (missing.code, missing.body) == (404, b"")
+    redirect = call(app, "/docs/guide", "HEAD")
+    assert (redirect.code, redirect.header("Location"), redirect.body) == (
+        301,
+        "/docs/guide/",
+        b"",
+    )
+    got = call(app, "/docs/caf\u00e9/menu.html")
+    assert (got.code, got.body) == (200, DOCS["caf\u00e9/menu.html"][0])
