@@ -8,6 +8,8 @@ import uuid
 import pytest
 from scenario import DOCS, docs_environment
 
+from s3wsgi.boto3_store import Body, BotoStore
+
 
 @pytest.fixture(scope="session")
 def docs_bucket(s3_client):
@@ -24,3 +26,30 @@ def docs_env(docs_bucket, s3_endpoint, monkeypatch):
     """S3WSGI_BUCKET / S3WSGI_ENDPOINT_URL set for this test only; the bucket."""
     docs_environment(monkeypatch, docs_bucket, s3_endpoint)
     return docs_bucket
+
+
+@pytest.fixture
+def store_calls(monkeypatch):
+    """The S3 calls made: ("get" | "head" | "close", key)."""
+    calls = []
+    get, head, close = BotoStore.get, BotoStore.head, Body.close
+    keys = {}
+
+    def recording_get(self, key, **params):
+        obj = get(self, key, **params)
+        calls.append(("get", key))
+        keys[id(obj.body)] = key
+        return obj
+
+    def recording_head(self, key):
+        calls.append(("head", key))
+        return head(self, key)
+
+    def recording_close(self):
+        calls.append(("close", keys.get(id(self))))
+        close(self)
+
+    monkeypatch.setattr(BotoStore, "get", recording_get)
+    monkeypatch.setattr(BotoStore, "head", recording_head)
+    monkeypatch.setattr(Body, "close", recording_close)
+    return calls

@@ -20,8 +20,6 @@ from scenario import (  # noqa: E402
     import_example,
 )
 
-from s3wsgi.boto3_store import Body, BotoStore  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def docsite(docs_bucket, s3_endpoint, tmp_path_factory):
@@ -65,33 +63,6 @@ def site(docsite, serve):
     site = Site(Example(docsite.application, docsite.application, framework="django"), serve, "")
     yield site
     site.restore()
-
-
-@pytest.fixture
-def store_calls(monkeypatch):
-    """The S3 calls made: ("get" | "head" | "close", key)."""
-    calls = []
-    get, head, close = BotoStore.get, BotoStore.head, Body.close
-    keys = {}
-
-    def recording_get(self, key, **params):
-        obj = get(self, key, **params)
-        calls.append(("get", key))
-        keys[id(obj.body)] = key
-        return obj
-
-    def recording_head(self, key):
-        calls.append(("head", key))
-        return head(self, key)
-
-    def recording_close(self):
-        calls.append(("close", keys.get(id(self))))
-        close(self)
-
-    monkeypatch.setattr(BotoStore, "get", recording_get)
-    monkeypatch.setattr(BotoStore, "head", recording_head)
-    monkeypatch.setattr(Body, "close", recording_close)
-    return calls
 
 
 def test_middleware_form_asks_authorize_with_request_user_before_s3(site, store_calls):

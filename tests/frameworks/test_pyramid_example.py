@@ -38,20 +38,15 @@ def log_in(http, url):
 
 @pytest.mark.parametrize("mount", ["", "/intranet"])
 def test_included_tween_asks_authorize_with_the_request_then_answers_as_the_core(
-    pyramid_app, serve, mount, monkeypatch
+    pyramid_app, serve, mount, store_calls
 ):
     site = Site(
         Example(pyramid_app.application, pyramid_app.application, framework="pyramid"), serve, mount
     )
     try:
-        tween_middleware = site.framework_app.registry[REGISTRY_KEY]
-        asked = []
-        get = tween_middleware.store.get
-        monkeypatch.setattr(
-            tween_middleware.store, "get", lambda *a, **k: asked.append(a) or get(*a, **k)
-        )
+        assert site.framework_app.registry[REGISTRY_KEY].prefix == "/internal"
         assert site.get("/internal/").status_code == 403
-        assert asked == []
+        assert store_calls == []
         log_in(site.http, site.url)
         assert site.get("/internal/").content == DOCS["index.html"][0]
         # The core's redirects are paths on this host, not WebOb's absolute URLs.
@@ -76,6 +71,9 @@ def test_included_tween_asks_authorize_with_the_request_then_answers_as_the_core
         assert body == b""
     finally:
         site.restore()
+    gets = [key for call, key in store_calls if call == "get"]
+    assert gets
+    assert sorted(gets) == sorted(key for call, key in store_calls if call == "close")
 
 
 def hello(request):
