@@ -335,6 +335,11 @@ def measure_setup(setup: str, size: str, s3_url: str, root: str, seconds: float)
     """One setup, one object size, in a fresh server process."""
     with setup_server(setup, s3_url, root) as (url, pid):
         target = f"{url}{PREFIX}/{size}.bin"
+        with urllib.request.urlopen(target, timeout=10) as answer:
+            served = answer.read()
+        with open(os.path.join(root, BUCKET, f"{size}.bin"), "rb") as file:
+            if served != file.read():
+                raise SystemExit(f"setup {setup} served {size}.bin wrong")
         wrk(target, max(seconds / 4, 1))  # warm: connections, clients, the cache
         before = cpu_seconds(pid)
         result = wrk(target, seconds)
