@@ -257,7 +257,7 @@ def _serve_moto() -> None:
     server.stop()
 
 
-def _serve_s3wsgi(endpoint: str, bucket: str, threads: int) -> None:
+def _serve_s3wsgi(endpoint: str, bucket: str, threads: int, store: str) -> None:
     import logging
 
     from waitress.server import create_server
@@ -270,6 +270,7 @@ def _serve_s3wsgi(endpoint: str, bucket: str, threads: int) -> None:
         endpoint_url=endpoint,
         region_name="us-east-1",
         max_pool_connections=threads,
+        store=store,
     )
     server = create_server(app, host="127.0.0.1", port=0, threads=threads)
     # More clients than threads queue by design: no warning per request.
@@ -280,7 +281,9 @@ def _serve_s3wsgi(endpoint: str, bucket: str, threads: int) -> None:
     server.close()
 
 
-def _child(*arguments: str) -> tuple[subprocess.Popen, int]:
+def start_child(*arguments: str) -> tuple[subprocess.Popen, int]:
+    """Run this script with ``arguments`` in a process of its own; it and
+    the port it prints."""
     environment = dict(
         os.environ,
         AWS_ACCESS_KEY_ID="soak",
@@ -299,13 +302,24 @@ def _child(*arguments: str) -> tuple[subprocess.Popen, int]:
     return process, int(process.stdout.readline())
 
 
-def _stop(process: subprocess.Popen) -> None:
+def start_server(
+    endpoint: str, bucket: str, *, threads: int = 8, store: str = "boto3"
+) -> tuple[subprocess.Popen, int]:
+    """S3App at ``PREFIX`` under waitress, in a process of its own; it and its port."""
+    return start_child(
+        "--serve-s3wsgi", endpoint, bucket, "--threads", str(threads), "--store", store
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Close its stdin, which ends it, and wait; kill it if it lingers."""
     process.stdin.close()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    process.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--store", default="boto3", help="boto3 or obstore")
     parser.add_argument("--serve-moto", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-s3wsgi", nargs=2, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -321,13 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         _serve_moto()
         return 0
     if options.serve_s3wsgi:
-        _serve_s3wsgi(*options.serve_s3wsgi, options.threads)
+        _serve_s3wsgi(*options.serve_s3wsgi, options.threads, options.store)
         return 0
     count = 50_000 if options.full else options.requests
 
     import boto3
 
-    moto, moto_port = _child("--serve-moto")
+    moto, moto_port = start_child("--serve-moto")
     endpoint = f"http://127.0.0.1:{moto_port}"
     server = None
     try:
@@ -341,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         s3.create_bucket(Bucket="soak")
         site = make_site()
         validators = fill(s3, "soak", site)
-        server, port = _child("--serve-s3wsgi", endpoint, "soak", "--threads", str(options.threads))
+        server, port = start_server(endpoint, "soak", threads=options.threads, store=options.store)
         # A warm-up at full concurrency: the figures "before" are those of a
         # server whose pools and threads already exist.
         warm = run("127.0.0.1", port, plan(20 * options.clients, site, validators, seed=0))
@@ -352,14 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         after = process_figures(server.pid)
     finally:
         if server is not None:
-            _stop(server)
-        _stop(moto)
+            stop(server)
+        stop(moto)
 
     failures = warm.failures + result.failures
     server_errors = sum(n for status, n in result.statuses.items() if status >= 500)
     print(
         f"requests: {result.requests} from {options.clients} clients, "
-        f"waitress threads: {options.threads}"
+        f"waitress threads: {options.threads}, store: {options.store}"
     )
     print(f"time: {result.seconds:.1f} s, {result.rate:.0f} req/s")
     print("statuses: " + ", ".join(f"{s}: {n}" for s, n in sorted(result.statuses.items())))
