@@ -10,12 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import SITE
 
 from s3wsgi.boto3_store import BotoStore
 from s3wsgi.cache import CachingStore
 
-DIGITS = SITE["digits.txt"][0]
+DIGITS = b"0123456789"  # digits.txt in the test bucket
 
 
 class Counting:
@@ -60,6 +59,16 @@ class Clock:
 
 
 @pytest.fixture
+def stored(s3_client, bucket):
+    """``stored(key)`` -> the object's bytes, read from S3 directly."""
+
+    def read(key: str) -> bytes:
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    return read
+
+
+@pytest.fixture
 def s3_store(bucket, s3_endpoint, store_kind):
     """A store on the test bucket, of each kind."""
     if store_kind == "obstore":
@@ -89,7 +98,7 @@ def get(url: str, path: str, **headers) -> requests.Response:
     return requests.get(f"{url}/docs/{path}", headers=headers, timeout=10)
 
 
-def test_a_fresh_object_is_answered_without_asking_s3(cached):
+def test_a_fresh_object_is_answered_without_asking_s3(cached, stored):
     url, s3, cache, clock = cached(ttl=60)
     first = get(url, "style.css")
     assert [call[:2] for call in s3.take()] == [("get", "style.css")]
@@ -97,7 +106,7 @@ def test_a_fresh_object_is_answered_without_asking_s3(cached):
     second = get(url, "style.css")
     assert s3.take() == []
     assert second.status_code == 200
-    assert second.content == first.content == SITE["style.css"][0]
+    assert second.content == first.content == stored("style.css")
     for name in ("ETag", "Last-Modified", "Content-Type", "Content-Length", "Accept-Ranges"):
         assert second.headers[name] == first.headers[name]
 
@@ -223,9 +232,9 @@ def test_head_304_and_416_come_from_the_cache(cached):
     assert s3.take() == []
 
 
-def test_objects_over_the_size_limit_stream_and_are_not_kept(cached):
+def test_objects_over_the_size_limit_stream_and_are_not_kept(cached, stored):
     url, s3, cache, clock = cached(max_object_bytes=100)
-    logo = SITE["img/logo.png"][0]
+    logo = stored("img/logo.png")
     assert get(url, "img/logo.png").content == logo
     assert get(url, "img/logo.png").content == logo
     part = get(url, "img/logo.png", Range="bytes=0-7")
@@ -279,7 +288,7 @@ def test_the_byte_bound_holds_under_load(cached, s3_client, bucket):
     assert 0 < len(cache) < len(bodies)
 
 
-def test_concurrent_misses_for_one_key_make_one_s3_request(cached):
+def test_concurrent_misses_for_one_key_make_one_s3_request(cached, stored):
     url, s3, cache, clock = cached(delay=0.3, threads=8)
     start = threading.Barrier(8)
 
@@ -289,7 +298,7 @@ def test_concurrent_misses_for_one_key_make_one_s3_request(cached):
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(client, range(8)))
-    assert [answer.content for answer in answers] == [SITE["guide/index.html"][0]] * 8
+    assert [answer.content for answer in answers] == [stored("guide/index.html")] * 8
     assert s3.take() == [("get", "guide/index.html", {})]
 
 
@@ -310,15 +319,18 @@ def test_concurrent_revalidations_make_one_s3_request(cached):
     assert s3.take() == [("get", "style.css", {"IfNoneMatch": etag})]
 
 
-def test_the_middlewares_cache_options_keep_objects(make_middleware, serve, s3_client, bucket):
+def test_the_middlewares_cache_options_keep_objects(
+    make_middleware, serve, s3_client, bucket, stored
+):
     app = make_middleware(cache_max_bytes=1024 * 1024, cache_ttl=300)
     assert isinstance(app.store, CachingStore)
     assert app.store.ttl == 300
     url = serve(app)
+    page = stored("guide/intro.html")
     assert get(url, "guide/intro.html").status_code == 200
     s3_client.delete_object(Bucket=bucket, Key="guide/intro.html")
     kept = get(url, "guide/intro.html")
-    assert (kept.status_code, kept.content) == (200, SITE["guide/intro.html"][0])
+    assert (kept.status_code, kept.content) == (200, page)
 
 
 def test_no_cache_unless_asked(make_middleware):
