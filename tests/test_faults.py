@@ -316,7 +316,9 @@ def test_s3_error_answers_are_mapped_and_logged(
         assert code in log_text or (code == "PermanentRedirect" and "redirect" in log_text)
         assert bucket in log_text
         assert "guide/intro.html" in log_text
-        assert canned.request_id in log_text
+        if code != "PermanentRedirect":
+            # A redirect's body is not read by every store: no request id then.
+            assert canned.request_id in log_text
 
 
 @pytest.mark.parametrize(("status", "code"), [(503, "SlowDown"), (500, "InternalError")])

@@ -285,6 +285,25 @@ def docs_url(make_middleware, serve):
     return serve(make_middleware())
 
 
+@pytest.fixture(scope="module")
+def no_s3_url():
+    """The middleware with an S3 endpoint where nothing listens: an answer
+    that is not a 502 was given without asking S3."""
+    from conftest import AppServer
+
+    server = AppServer(
+        S3Middleware(
+            host_app_stub,
+            bucket="never-asked",
+            endpoint_url="http://127.0.0.1:9",
+            connect_timeout=0.5,
+            max_attempts=1,
+        )
+    )
+    yield server.url
+    server.close()
+
+
 @pytest.mark.parametrize(
     "target",
     [
@@ -314,21 +333,27 @@ def docs_url(make_middleware, serve):
     ],
 )
 @pytest.mark.parametrize("method", [b"GET", b"HEAD"])
-def test_paths_that_clients_normalise_away_get_400(docs_url, target, method):
-    status, headers, body = get(docs_url, target, method)
+def test_paths_that_clients_normalise_away_get_400_without_asking_s3(no_s3_url, target, method):
+    status, headers, body = get(no_s3_url, target, method)
     assert status == 400
     assert body == (b"" if method == b"HEAD" else b"400 Bad Request\n")
     assert headers["content-type"].startswith("text/plain")
     assert "set-cookie" not in headers
 
 
+def test_a_request_that_asks_s3_there_gets_502(no_s3_url):
+    # The control for the tests above: their 400s were given before S3.
+    status, _, body = get(no_s3_url, b"/docs/index.html")
+    assert (status, body) == (502, b"502 Bad Gateway\n")
+
+
 @pytest.mark.parametrize(
     "target",
     [b"/docs/caf\xc3\xa9/menu.html", b"/docs/caf\xe9/menu.html", b"/docs/\xff\xfe", b"/docs/\x80"],
 )
-def test_raw_bytes_outside_ascii_in_the_request_line_get_400(docs_url, target):
+def test_raw_bytes_outside_ascii_in_the_request_line_get_400(no_s3_url, target):
     # waitress refuses them before the middleware sees them; clients send %XX.
-    status, headers, _ = get(docs_url, target)
+    status, headers, _ = get(no_s3_url, target)
     assert status == 400
     assert "location" not in headers
 

@@ -63,7 +63,7 @@ def test_two_thousand_mixed_requests_all_answer_right_with_bounded_resources(soa
     assert after["threads"] <= before["threads"]
     # Allocators keep growing for a while after a warm-up (obstore's by
     # ~30 MiB, then flat over 40,000 requests): a leak of 24 KiB or more per
-    # request would still pass the first bound. benchmarks/soak.py --full
+    # request would break the first bound. benchmarks/soak.py --full
     # bounds growth over 50,000 requests. The second bound is what a server
     # streaming bodies of up to 3 MiB in chunks may hold at all.
     assert after["rss_kib"] <= before["rss_kib"] + 48 * 1024
