@@ -18,11 +18,12 @@ import time
 
 PASS = "pass"  # forward both ways, untouched
 LATENCY = "latency"  # forward, each request held back ``delay`` seconds
+THROTTLE = "throttle"  # forward, the answer at 64 KiB per ``delay`` seconds
 REFUSE = "refuse"  # nothing listens on the port: connect() is refused
 RESET = "reset"  # accept, then reset the connection (RST) at once
 CUT = "cut"  # forward; close after the answer's headers and ``after`` body bytes
 STALL = "stall"  # read and never answer; with ``after``, hang after that many body bytes
-MODES = (PASS, LATENCY, REFUSE, RESET, CUT, STALL)
+MODES = (PASS, LATENCY, THROTTLE, REFUSE, RESET, CUT, STALL)
 
 
 def _close(sock: socket.socket, *, abort: bool) -> None:
@@ -58,10 +59,15 @@ class _Connection:
         except OSError:
             self.close(abort=True)
             return
-        delay = delay if mode == LATENCY else 0.0
         limit = after if mode in (CUT, STALL) else None
-        threading.Thread(target=self._request_pump, args=(delay,), daemon=True).start()
-        threading.Thread(target=self._answer_pump, args=(limit, mode), daemon=True).start()
+        threading.Thread(
+            target=self._request_pump, args=(delay if mode == LATENCY else 0.0,), daemon=True
+        ).start()
+        threading.Thread(
+            target=self._answer_pump,
+            args=(limit, mode, delay if mode == THROTTLE else 0.0),
+            daemon=True,
+        ).start()
 
     def _swallow(self) -> None:
         """Read what the client sends and answer nothing, until it gives up."""
@@ -78,7 +84,7 @@ class _Connection:
                 self.upstream.sendall(data)
         self.close(abort=False)
 
-    def _answer_pump(self, limit: int | None, mode: str) -> None:
+    def _answer_pump(self, limit: int | None, mode: str, delay: float) -> None:
         """Forward the answer; with ``limit``, the fault begins after the
         header block and ``limit`` bytes of the body."""
         sent = 0
@@ -99,6 +105,8 @@ class _Connection:
                     break
                 self.client.sendall(data)
                 sent += len(data)
+                if delay:
+                    time.sleep(delay)
         except OSError:
             pass
         # An orderly end: an answer cut short reaches the client as a short read.
@@ -127,6 +135,7 @@ class FaultProxy:
             proxy.set("pass")
 
     Modes: ``pass``, ``latency`` (``delay`` seconds per request chunk),
+    ``throttle`` (``delay`` seconds after each answer chunk of up to 64 KiB),
     ``refuse`` (the listener is closed), ``reset`` (RST on accept), ``cut``
     (the connection is closed after the answer's headers and ``after`` bytes
     of its body), ``stall`` (the request is read and never answered; with

@@ -224,28 +224,30 @@ def test_a_range_cut_mid_body_aborts_the_206(via_proxy, proxy):
     assert_serves_again_at_once(via_proxy, proxy)
 
 
-def test_faults_on_other_requests_leave_a_concurrent_download_whole(via_proxy, proxy):
-    """A switch resets every open S3 connection: a download in flight is
-    aborted, never completed with missing bytes."""
+def test_a_download_in_flight_when_s3_resets_is_aborted_not_shortened(via_proxy, proxy):
+    proxy.set("throttle", delay=0.02)  # about 3 MiB/s: the download is still going on
     parts = urlsplit(via_proxy)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         connection.request("GET", "/docs/big.bin")
         response = connection.getresponse()
         first = response.read(64 * 1024)
-        proxy.set("refuse")
-        try:
-            rest = response.read()
-        except http.client.IncompleteRead as error:
-            rest, incomplete = error.partial, True
-        else:
-            incomplete = False
+        proxy.set("refuse")  # resets every open S3 connection
+        with pytest.raises(http.client.IncompleteRead) as aborted:
+            response.read()
     finally:
         connection.close()
-    body = first + rest
-    # Bytes already buffered may all have arrived; whatever came is right.
-    assert incomplete or len(body) == len(BIG)
+    body = first + aborted.value.partial
+    assert len(body) < len(BIG)
     assert body == BIG[: len(body)]
+    assert_serves_again_at_once(via_proxy, proxy)
+
+
+def test_latency_past_the_read_timeout_answers_504(via_proxy, proxy, big_bucket):
+    proxy.set("latency", delay=READ_TIMEOUT + 0.5)
+    answer = fetch(via_proxy, "/docs/digits.txt")
+    assert_clean_error(answer, 504, big_bucket)
+    assert answer.elapsed < WORST_CASE
     assert_serves_again_at_once(via_proxy, proxy)
 
 
