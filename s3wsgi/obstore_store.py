@@ -169,6 +169,7 @@ class ObstoreStore:
         if self._pid != pid:
             with self._lock:
                 if self._pid != pid:
+                    _check_runtime(pid)
                     # Again after a fork: connections must not be shared
                     # between processes.
                     self._store = obstore.store.S3Store(
@@ -210,8 +211,9 @@ class ObstoreStore:
         return S3Object(status, _headers(result, byte_range), body)
 
     def _call(self, operation: str, key: str, options: dict, params: dict):
+        store = self.store  # outside the try: a fork's RuntimeError is no S3 fault
         try:
-            return obstore.get(self.store, key, options=options)
+            return obstore.get(store, key, options=options)
         except NotModifiedError:
             tag = params.get("IfNoneMatch")
             if tag:
@@ -245,6 +247,27 @@ class ObstoreStore:
         if status is None and ("kind: Timeout" in text or "TimedOut" in text):
             return UpstreamError(504)
         return UpstreamError(502)
+
+
+# The process whose requests started obstore's runtime (tokio): its threads
+# do not survive a fork, and a child that uses it waits forever.
+_runtime_pid: int | None = None
+_runtime_lock = threading.Lock()
+
+
+def _check_runtime(pid: int) -> None:
+    """Fail at once, not hang, when a forked child would reuse the runtime."""
+    global _runtime_pid
+    with _runtime_lock:
+        if _runtime_pid is None:
+            _runtime_pid = pid
+        elif _runtime_pid != pid:
+            raise RuntimeError(
+                f"obstore was used in process {_runtime_pid} before it forked this one, and"
+                " its runtime does not survive a fork: make no S3 request before the server"
+                " forks its workers (e.g. no warm-up request with gunicorn --preload),"
+                " or use store='boto3'"
+            )
 
 
 def _range_option(value: str):

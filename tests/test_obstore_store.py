@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
 import socket
 import threading
 import time
@@ -329,3 +330,24 @@ def test_the_middleware_serves_through_the_fast_store(serve, make_middleware, st
     )
     assert cached.status_code == 304
     assert cached.headers["ETag"] == page.headers["ETag"]
+
+
+def test_a_child_forked_after_use_fails_at_once_rather_than_hang(store):
+    assert read(store.get("digits.txt")) == b"0123456789"
+    child = os.fork()
+    if child == 0:  # the child: report what happened through the exit status
+        status = 3
+        try:
+            store.get("digits.txt")
+        except RuntimeError as error:
+            status = 0 if "fork" in str(error) else 4
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
