@@ -11,7 +11,10 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     packages=find_packages(include=["s3wsgi", "s3wsgi.*"]),
-    package_data={"s3wsgi": ["py.typed"]},
+    # The demo's sample site, in folders up to three deep.
+    package_data={
+        "s3wsgi": ["py.typed", "demo_site/*.*", "demo_site/*/*.*", "demo_site/*/*/*.*"]
+    },
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=["webob>=1.8", "boto3>=1.26"],
