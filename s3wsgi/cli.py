@@ -39,6 +39,11 @@ _SERVE_HELP = {
     "read_timeout": "seconds to wait for S3 to answer or send more bytes (default: 15)",
     "max_attempts": "attempts per S3 request, retries included (default: 3)",
     "max_pool_connections": "S3 connections kept open (default and minimum: --threads)",
+    "chunk_size": "bytes read from S3 at a time while streaming (default: 262144)",
+    "store": "how S3 is read: boto3 (default) or obstore (pip install 's3wsgi[fast]')",
+    "cache_max_bytes": "bytes of objects cached in memory (default: 0, no cache)",
+    "cache_ttl": "seconds a cached object is served without asking S3 (default: 60)",
+    "cache_max_object_bytes": "larger objects are never cached (default: 1048576)",
 }
 
 # Options that mean nothing for a whole-server app, or are not text.
@@ -88,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
+        usage="%(prog)s --bucket BUCKET [options]",
         help="serve a bucket under waitress",
         description="Serve a bucket under waitress. Each flag can also be set by the "
         "S3WSGI_* variable shown beside it; a flag wins over its variable. AWS "
@@ -108,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
+        usage="%(prog)s [--host HOST] [--port PORT]",
         help="serve a sample documentation site from an embedded local S3 (offline)",
         description="Start an embedded S3 server on loopback, upload a sample "
         "documentation site, and serve it under /docs/ beside a small home page. "
