@@ -233,13 +233,13 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     threads = server_settings["threads"]
     # Each waitress thread holds one S3 connection while it streams a body.
     options["max_pool_connections"] = max(options.get("max_pool_connections", threads), threads)
+    try:
+        app = S3App(**options)  # checks the options; S3 is not called yet
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     problem = check_bucket(options)
     if problem:
         raise Problem(problem)
-    try:
-        app = S3App(**options)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     server = _create_server(app, **server_settings)
     return _run(server, f"s3wsgi: serving bucket {options['bucket']!r} on {_url(server)}")
 

@@ -1,0 +1,42 @@
+"""The bucket as a complete site under waitress, configured from ``S3WSGI_*``
+variables (the same names as ``s3wsgi serve`` reads)::
+
+    S3WSGI_BUCKET=my-docs python examples/standalone.py
+
+``S3WSGI_HOST``, ``S3WSGI_PORT`` and ``S3WSGI_THREADS`` set the server
+(127.0.0.1, 8080, 8); every other ``S3WSGI_<OPTION>`` sets that option of
+S3App, e.g. ``S3WSGI_ENDPOINT_URL``, ``S3WSGI_KEY_PREFIX``,
+``S3WSGI_CACHE_CONTROL``. ``S3WSGI_BUCKET`` defaults to the demo's bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from waitress import serve
+
+from s3wsgi import S3App
+from s3wsgi.config import environ_settings, middleware_options
+
+
+def make_app(settings: dict[str, str], *, threads: int) -> S3App:
+    """S3App from text settings, with an S3 connection for every thread."""
+    settings.setdefault("bucket", "kestrel-docs")
+    options = middleware_options(settings)
+    options["max_pool_connections"] = max(options.get("max_pool_connections", 0), threads)
+    return S3App(**options)
+
+
+def main() -> None:
+    # waitress says where it listens, and s3wsgi what S3 said, at INFO.
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    settings = environ_settings(os.environ)
+    host = settings.pop("host", "127.0.0.1")
+    port = int(settings.pop("port", "8080"))
+    threads = int(settings.pop("threads", "8"))
+    serve(make_app(settings, threads=threads), host=host, port=port, threads=threads)
+
+
+if __name__ == "__main__":
+    main()

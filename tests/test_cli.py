@@ -1,0 +1,367 @@
+"""The ``s3wsgi`` command, run as a real process: ``serve`` against moto's
+S3 server, its one-line failures, ``S3WSGI_*`` variables, and the offline
+``demo`` crawled over HTTP and stopped by signals."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+import requests
+from conftest import SITE
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+URL = re.compile(r"http://127\.0\.0\.1:\d+/\S*")
+
+
+def child_environ(**variables: str) -> dict[str, str]:
+    """This process's environment (moto's dummy credentials included), with
+    no S3WSGI_* variable but those given."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S3WSGI_")}
+    environ.update(variables)
+    return environ
+
+
+class Running:
+    """A command running in the background, its output read as it comes."""
+
+    def __init__(self, command: list[str], environ: dict[str, str]):
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=environ,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._read, args=(stream,), daemon=True)
+            for stream in (self.process.stdout, self.process.stderr)
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: re.Pattern, timeout: float = 60) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.output.append(line)
+            match = pattern.search(line)
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern.pattern!r} in {self.output!r}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send ``signum`` and wait; the exit status. All output is then in
+        ``output``."""
+        self.process.send_signal(signum)
+        status = self.process.wait(timeout=timeout)
+        for reader in self.readers:
+            reader.join(timeout=5)
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return status
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for reader in self.readers:
+            reader.join(timeout=5)
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def run():
+    """``run(*args, environ=...)`` starts ``python -m s3wsgi *args``; killed after."""
+    started = []
+
+    def start(*args: str, environ: dict[str, str] | None = None, command=None) -> Running:
+        running = Running(
+            command or [sys.executable, "-m", "s3wsgi", *args], environ or child_environ()
+        )
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.close()
+
+
+def s3wsgi(*args: str, timeout: float = 60, **variables: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "s3wsgi", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=child_environ(**variables),
+        timeout=timeout,
+    )
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_answers_over_http_and_stops_on_sigterm(run, bucket, s3_endpoint):
+    server = run(
+        "serve", "--bucket", bucket, "--endpoint-url", s3_endpoint, "--port", "0", "--threads", "2"
+    )
+    url = server.wait_for(URL).group(0)
+
+    home = requests.get(url, timeout=10)
+    assert home.status_code == 200
+    assert home.content == SITE["index.html"][0]
+    assert home.headers["Content-Type"] == "text/html; charset=utf-8"
+    head = requests.head(f"{url}style.css", timeout=10)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Length"] == str(len(SITE["style.css"][0]))
+    redirect = requests.get(f"{url}guide", allow_redirects=False, timeout=10)
+    assert (redirect.status_code, redirect.headers["Location"]) == (301, "/guide/")
+    assert requests.get(f"{url}missing.html", timeout=10).status_code == 404
+
+    assert server.stop(signal.SIGTERM) == 0
+
+
+def test_serve_is_configured_by_s3wsgi_variables(run, bucket, s3_endpoint):
+    server = run(
+        "serve",
+        environ=child_environ(
+            S3WSGI_BUCKET=bucket,
+            S3WSGI_ENDPOINT_URL=s3_endpoint,
+            S3WSGI_PORT="0",
+            S3WSGI_PREFIX="/manual",
+            S3WSGI_KEY_PREFIX="guide",
+            S3WSGI_CACHE_CONTROL="max-age=120",
+            S3WSGI_HEADERS="X-Frame-Options: DENY\nReferrer-Policy: no-referrer",
+        ),
+    )
+    url = server.wait_for(URL).group(0)
+
+    intro = requests.get(f"{url}manual/intro.html", timeout=10)
+    assert intro.status_code == 200
+    assert intro.content == SITE["guide/intro.html"][0]
+    assert intro.headers["Cache-Control"] == "max-age=120"
+    assert intro.headers["X-Frame-Options"] == "DENY"
+    assert intro.headers["Referrer-Policy"] == "no-referrer"
+    assert requests.get(f"{url}intro.html", timeout=10).status_code == 404
+    assert server.stop(signal.SIGINT) == 0
+
+
+def test_flags_win_over_variables(run, bucket, s3_endpoint):
+    server = run(
+        "serve",
+        "--bucket",
+        bucket,
+        "--key-prefix",
+        "guide",
+        "--header",
+        "X-Frame-Options: DENY",
+        "--header",
+        "X-Robots-Tag: noindex",
+        environ=child_environ(
+            S3WSGI_BUCKET="no-such-bucket-anywhere",
+            S3WSGI_ENDPOINT_URL=s3_endpoint,
+            S3WSGI_KEY_PREFIX="img",
+            S3WSGI_HEADERS="X-Frame-Options: SAMEORIGIN",
+            S3WSGI_PORT="0",
+        ),
+    )
+    url = server.wait_for(URL).group(0)
+    page = requests.get(f"{url}intro.html", timeout=10)
+    assert page.content == SITE["guide/intro.html"][0]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Robots-Tag"] == "noindex"
+    assert server.stop() == 0
+
+
+def test_serve_of_a_missing_bucket_says_so_in_one_line(s3_endpoint):
+    started = time.monotonic()
+    result = s3wsgi("serve", "--bucket", "no-such-bucket-here", "--endpoint-url", s3_endpoint)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"s3wsgi: cannot serve bucket 'no-such-bucket-here' at {s3_endpoint}: no such bucket\n"
+    )
+
+
+def test_serve_against_a_refused_endpoint_says_so_in_one_line():
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = s3wsgi("serve", "--bucket", "docs", "--endpoint-url", endpoint)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"s3wsgi: cannot serve bucket 'docs' at {endpoint}: connection refused\n"
+    )
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(bucket, s3_endpoint):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = s3wsgi(
+            "serve", "--bucket", bucket, "--endpoint-url", s3_endpoint, "--port", str(port)
+        )
+    assert result.returncode == 1
+    assert result.stderr == f"s3wsgi: cannot listen on 127.0.0.1:{port}: address already in use\n"
+
+
+def test_serve_without_a_bucket_is_a_usage_error():
+    result = s3wsgi("serve")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: s3wsgi serve --bucket BUCKET [options]\n")
+    assert "error: the following arguments are required: --bucket" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"),
+    [
+        ((), {"S3WSGI_BUCKET": "docs", "S3WSGI_PORT": "http"}, "S3WSGI_PORT: 'http' is not a"),
+        (("--bucket", "docs", "--port", "70000"), {}, "--port: '70000' is not between 0 and"),
+        (("--bucket", "docs", "--read-timeout", "soon"), {}, "--read-timeout: 'soon' is not a"),
+        (("--bucket", "docs"), {"S3WSGI_BUKET": "docs"}, "S3WSGI_BUKET: unknown setting"),
+        (("--bucket", "docs", "--prefix", "docs"), {}, "prefix must start with '/'"),
+    ],
+)
+def test_bad_settings_are_one_clear_usage_error(args, variables, message):
+    result = s3wsgi("serve", *args, **variables)
+    assert result.returncode == 2
+    assert f"s3wsgi serve: error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_console_script_and_python_m_are_the_same_command():
+    script = Path(sysconfig.get_path("scripts")) / "s3wsgi"
+    result = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, env=child_environ()
+    )
+    assert result.returncode == 0
+    assert result.stdout == s3wsgi("--version").stdout
+    assert re.fullmatch(r"s3wsgi \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_the_standalone_example_serves_the_bucket_from_variables(run, bucket, s3_endpoint):
+    server = run(
+        command=[sys.executable, str(EXAMPLES / "standalone.py")],
+        environ=child_environ(
+            S3WSGI_BUCKET=bucket, S3WSGI_ENDPOINT_URL=s3_endpoint, S3WSGI_PORT="0"
+        ),
+    )
+    # waitress says where it listens.
+    url = server.wait_for(re.compile(r"Serving on (http://\S+)")).group(1)
+    page = requests.get(f"{url}/guide/", timeout=10)
+    assert page.content == SITE["guide/index.html"][0]
+    assert server.stop(signal.SIGINT) == 0
+
+
+class Links(HTMLParser):
+    """The href and src attributes of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in ("href", "src") and value]
+
+
+def demo_site_keys() -> set[str]:
+    keys, pending = set(), [("", resources.files("s3wsgi").joinpath("demo_site"))]
+    while pending:
+        folder, entry = pending.pop()
+        for child in entry.iterdir():
+            if child.is_dir():
+                pending.append((f"{folder}{child.name}/", child))
+            else:
+                keys.add(folder + child.name)
+    return keys
+
+
+def crawl(start: str) -> dict[str, requests.Response]:
+    """Every URL under ``start`` reachable by links from it, fetched once."""
+    seen: dict[str, requests.Response] = {}
+    pending = [start]
+    while pending:
+        url = pending.pop()
+        if url in seen:
+            continue
+        response = seen[url] = requests.get(url, timeout=10)
+        if response.headers.get("Content-Type", "").startswith("text/html"):
+            parser = Links()
+            parser.feed(response.text)
+            for link in parser.links:
+                target = urljoin(url, link).split("#")[0]
+                if target.startswith(start):
+                    pending.append(target)
+    return seen
+
+
+def test_demo_serves_the_whole_sample_site_and_stops_on_sigint(run):
+    demo = run("demo", "--port", "0")
+    docs = demo.wait_for(URL).group(0)
+    assert docs.endswith("/docs/")
+    home = requests.get(docs[: -len("docs/")], timeout=10)
+    assert home.status_code == 200 and 'href="docs/"' in home.text
+
+    pages = crawl(docs)
+    assert {url: r.status_code for url, r in pages.items() if r.status_code != 200} == {}
+    # Every bundled file is linked from the site, and served.
+    reached = set()
+    for url in pages:
+        path = unquote(urlsplit(url).path)[len("/docs/") :]
+        reached.add(path + "index.html" if path == "" or path.endswith("/") else path)
+    assert reached == demo_site_keys()
+
+    cafe = next(r for url, r in pages.items() if unquote(url).endswith("/guide/café.html"))
+    assert "Tutorial: the café queue" in cafe.text
+    types = {url.rsplit(".", 1)[-1]: r.headers["Content-Type"] for url, r in pages.items()}
+    assert types["css"] == "text/css; charset=utf-8"
+    assert types["js"] == "text/javascript; charset=utf-8"
+    assert types["png"] == "image/png"
+    assert types["svg"].startswith("image/svg+xml")
+    again = requests.get(docs, headers={"If-None-Match": pages[docs].headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+
+    started = time.monotonic()
+    assert demo.stop(signal.SIGINT) == 0
+    assert time.monotonic() - started < 15
+
+
+def test_demo_stops_cleanly_on_sigterm(run):
+    demo = run("demo", "--port", "0")
+    docs = demo.wait_for(URL).group(0)
+    assert requests.get(f"{docs}guide/install.html", timeout=10).status_code == 200
+    assert demo.stop(signal.SIGTERM) == 0
+    assert not [line for line in demo.output if "Traceback" in line]
