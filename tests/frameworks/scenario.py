@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import sys
+import time
 from collections.abc import Callable
 from html import unescape
 from pathlib import Path
@@ -59,6 +60,19 @@ def docs_environment(patch: pytest.MonkeyPatch, bucket: str, endpoint: str) -> N
     """Name the bucket and endpoint the way the examples read them."""
     patch.setenv("S3WSGI_BUCKET", bucket)
     patch.setenv("S3WSGI_ENDPOINT_URL", endpoint)
+
+
+def all_closed(store_calls: list[tuple[str, str]], timeout: float = 5.0) -> bool:
+    """Whether every body S3 streamed gets closed within ``timeout``: a server
+    closes it just after the client has read the last byte, not before."""
+    deadline = time.monotonic() + timeout
+    while True:
+        gets = sorted(key for call, key in store_calls if call == "get")
+        if gets == sorted(key for call, key in store_calls if call == "close"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 def import_example(module: str, *, under: str = ""):

@@ -11,7 +11,15 @@ pyramid = framework("pyramid")
 import requests  # noqa: E402
 from pyramid.config import Configurator  # noqa: E402
 from pyramid.response import Response  # noqa: E402
-from scenario import APP_NOT_FOUND, DOCS, Example, FrameworkScenario, Site, import_example  # noqa: E402
+from scenario import (  # noqa: E402
+    APP_NOT_FOUND,
+    DOCS,
+    Example,
+    FrameworkScenario,
+    Site,
+    all_closed,
+    import_example,
+)
 
 from s3wsgi.pyramid import REGISTRY_KEY  # noqa: E402
 
@@ -71,9 +79,8 @@ def test_included_tween_asks_authorize_with_the_request_then_answers_as_the_core
         assert body == b""
     finally:
         site.restore()
-    gets = [key for call, key in store_calls if call == "get"]
-    assert gets
-    assert sorted(gets) == sorted(key for call, key in store_calls if call == "close")
+    assert ("get", "digits.txt") in store_calls
+    assert all_closed(store_calls)
 
 
 def hello(request):
