@@ -28,6 +28,7 @@ setup(
             "pytest>=7",
             "requests>=2.28",
             "hypothesis>=6",
+            "pastedeploy>=2",
         ],
     },
     entry_points={

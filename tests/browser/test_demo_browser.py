@@ -1,0 +1,213 @@
+"""Headless Chromium reads the demo site through the middleware, as a user
+would: every subresource loads, no console errors, the stylesheet and the
+script apply, relative links lead to nested pages and to the unicode page."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+URL = re.compile(r"http://127\.0\.0\.1:\d+/docs/")
+
+# What the sample site's stylesheet and script do, as a browser computes it.
+TOPBAR_BACKGROUND = "rgb(31, 111, 139)"
+CURRENT_LINK_BACKGROUND = "rgb(232, 244, 248)"
+
+
+@pytest.fixture(scope="module")
+def docs_url():
+    """``s3wsgi demo --port 0`` in a process of its own; the docs URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "s3wsgi", "demo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout])
+    reader.start()
+    try:
+        output = []
+        deadline = time.monotonic() + 60
+        while not (output and URL.search(output[-1])):
+            assert time.monotonic() < deadline and process.poll() is None, output
+            try:
+                output.append(lines.get(timeout=0.5))
+            except queue.Empty:
+                continue
+        yield URL.search(output[-1]).group(0)
+    finally:
+        process.terminate()
+        status = process.wait(timeout=20)
+        reader.join(timeout=5)
+        process.stdout.close()
+    assert status == 0
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    # The console ("browser") and the network events ("performance").
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    # Forget the start page's own traffic (chrome:// pages, a lookup that
+    # this closed network refuses): only the demo's pages are under test.
+    driver.get("about:blank")
+    driver.get_log("performance")
+    driver.get_log("browser")
+    yield driver
+    driver.quit()
+
+
+def responses(driver) -> dict[str, int]:
+    """URL -> HTTP status of every response since the last call (DevTools)."""
+    statuses, requested = {}, {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message["params"]
+        if message["method"] == "Network.requestWillBeSent":
+            requested[params["requestId"]] = params["request"]["url"]
+        elif message["method"] == "Network.responseReceived":
+            if params["response"]["url"].startswith("http"):  # not data: URLs
+                statuses[params["response"]["url"]] = params["response"]["status"]
+        elif message["method"] == "Network.loadingFailed":
+            statuses[requested.get(params["requestId"], params["requestId"])] = params["errorText"]
+    return statuses
+
+
+def console_problems(driver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+
+
+def wait_until_ready(driver) -> None:
+    """The page, its subresources and the site's script have all run."""
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script(
+            "return document.readyState === 'complete'"
+            " && document.documentElement.dataset.docs === 'ready'"
+        )
+    )
+
+
+def background(driver, selector: str) -> str:
+    return driver.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0])).backgroundColor", selector
+    )
+
+
+def check_page(driver, *, expect_path: str) -> dict[str, int]:
+    """What every page of the site must show; the statuses of its responses."""
+    wait_until_ready(driver)
+    assert unquote(urlsplit(driver.current_url).path) == expect_path
+    statuses = responses(driver)
+    assert statuses, "no network events were recorded"
+    bad = {url: status for url, status in statuses.items() if status not in range(200, 300)}
+    assert {url: status for url, status in bad.items() if status != 304} == {}
+    assert console_problems(driver) == []
+
+    timing = driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".map(e => [e.name, e.responseStatus, e.initiatorType])"
+    )
+    loaded = {urlsplit(name).path.rsplit("/", 1)[-1] for name, _, _ in timing}
+    assert {"docs.css", "docs.js", "logo.svg"} <= loaded
+    assert [entry for entry in timing if entry[1] not in (200, 304)] == []
+
+    # Every image decoded (a broken one has naturalWidth 0).
+    images = driver.execute_script(
+        "return [...document.images].map(i => [i.currentSrc, i.complete, i.naturalWidth])"
+    )
+    assert images and all(complete and width > 0 for _, complete, width in images), images
+
+    assert background(driver, ".topbar") == TOPBAR_BACKGROUND
+    # Marked by the script, coloured by the stylesheet.
+    assert background(driver, ".sidebar a.current") == CURRENT_LINK_BACKGROUND
+    return statuses
+
+
+def test_the_docs_home_loads_every_subresource(browser, docs_url):
+    browser.get(docs_url)
+    statuses = check_page(browser, expect_path="/docs/")
+    assert statuses[docs_url] == 200
+    assert browser.title == "Overview — Kestrel 2.4 documentation"
+    figure = browser.find_element(By.CSS_SELECTOR, "figure img")
+    assert browser.execute_script("return arguments[0].naturalWidth", figure) == 560
+    assert {url.rsplit("/", 1)[-1] for url in statuses} >= {
+        "docs.css",
+        "docs.js",
+        "logo.svg",
+        "architecture.png",
+    }
+
+
+def test_relative_links_lead_to_nested_pages(browser, docs_url):
+    browser.get(docs_url)
+    wait_until_ready(browser)
+    responses(browser)
+
+    browser.find_element(By.LINK_TEXT, "User guide").click()  # href="guide/"
+    check_page(browser, expect_path="/docs/guide/")
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("User guide")
+
+    browser.find_element(By.CSS_SELECTOR, ".toctree a[href='install.html']").click()
+    check_page(browser, expect_path="/docs/guide/install.html")
+
+    browser.find_element(By.LINK_TEXT, "kestrel.Queue").click()  # ../api/reference/queue.html
+    check_page(browser, expect_path="/docs/api/reference/queue.html")
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("kestrel.Queue")
+
+    browser.find_element(By.LINK_TEXT, "API reference").click()
+    check_page(browser, expect_path="/docs/api/reference/index.html")
+
+
+def test_the_unicode_page_loads_from_its_link(browser, docs_url):
+    browser.get(docs_url + "guide/install.html")
+    wait_until_ready(browser)
+    responses(browser)
+
+    browser.find_element(By.LINK_TEXT, "the café tutorial").click()
+    check_page(browser, expect_path="/docs/guide/café.html")
+    assert "/docs/guide/caf%C3%A9.html" in browser.current_url
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Tutorial: the café queue")
+    assert "☕" in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_revisits_are_revalidated_with_304(browser, docs_url):
+    browser.get(docs_url)
+    wait_until_ready(browser)
+    responses(browser)
+    # The demo sends Cache-Control: no-cache, so a reload asks again with
+    # If-None-Match, and the middleware answers 304 from S3's answer.
+    browser.refresh()
+    statuses = check_page(browser, expect_path="/docs/")
+    assert 304 in statuses.values()
