@@ -146,7 +146,7 @@ class CachingStore:
             if entry is not None and self._clock() < entry.expires:
                 self._entries.move_to_end(key)
                 return entry, None
-            if entry is None and not fill:
+            if not fill and (entry is None or entry.data is None):
                 return None, None  # a HEAD has no bytes to fill an entry with
             flight = self._flights.get(key)
             leader = flight is None

@@ -247,6 +247,15 @@ def test_objects_over_the_size_limit_stream_and_are_not_kept(cached, stored):
     ]
 
 
+def test_a_head_for_a_large_object_never_downloads_it(cached):
+    url, s3, cache, clock = cached(max_object_bytes=100)
+    get(url, "img/logo.png")
+    clock.advance(61)
+    head = requests.head(f"{url}/docs/img/logo.png", timeout=10)
+    assert (head.status_code, head.headers["Content-Length"]) == (200, "1032")
+    assert [call[:2] for call in s3.take()] == [("get", "img/logo.png"), ("head", "img/logo.png")]
+
+
 def test_least_recently_used_objects_are_evicted_first(cached, s3_client, bucket):
     body = bytes(4000)
     for name in ("a", "b", "c"):
