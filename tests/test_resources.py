@@ -78,9 +78,14 @@ def big_bucket(bucket, s3_client):
 
 
 def get_whole(url: str) -> None:
-    answer = requests.get(url, timeout=30)
-    assert answer.status_code == 200
-    assert hashlib.sha256(answer.content).hexdigest() == BIG_SHA256
+    with requests.get(url, timeout=30) as answer:
+        assert answer.status_code == 200
+        assert hashlib.sha256(answer.content).hexdigest() == BIG_SHA256
+
+
+def get_small(url: str) -> tuple[int, bytes]:
+    with requests.get(url, timeout=30) as answer:
+        return answer.status_code, answer.content
 
 
 def test_hundreds_of_clients_leaving_mid_body_leak_no_descriptor_or_thread(
@@ -100,14 +105,17 @@ def test_hundreds_of_clients_leaving_mid_body_leak_no_descriptor_or_thread(
     leave_after = [sizes.choice((1, sizes.randrange(1, 4 * 1024 * 1024))) for _ in range(LEAVERS)]
     started = time.monotonic()
     with ThreadPoolExecutor(32) as pool:
-        received = list(
-            pool.map(
-                lambda i: leave_mid_body(port, "/docs/big.bin", leave_after[i], reset=bool(i % 2)),
-                range(LEAVERS),
-            )
-        )
+        leaving = [
+            pool.submit(leave_mid_body, port, "/docs/big.bin", leave_after[i], reset=bool(i % 2))
+            for i in range(LEAVERS)
+        ]
+        # Meanwhile, others are served whole.
+        staying = [pool.submit(get_small, url + "/docs/digits.txt") for _ in range(30)]
+        received = [future.result() for future in leaving]
+        served = [future.result() for future in staying]
     elapsed = time.monotonic() - started
     assert all(0 < n < len(BIG) for n in received)
+    assert served == [(200, b"0123456789")] * 30
 
     # Still serving, whole and right, while the aborted answers wind down.
     get_whole(url + "/docs/big.bin")
