@@ -8,7 +8,6 @@ from http import HTTPStatus
 
 from . import conditions as cond
 from . import responses
-from .boto3_store import BotoStore
 from .paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
 from .responses import Response
 from .store import (
@@ -133,6 +132,9 @@ class S3Middleware:
             "chunk_size": chunk_size,
         }
         if store == "boto3":
+            # Imported here: boto3 costs a fast store's process 13 MiB for nothing.
+            from .boto3_store import BotoStore
+
             store = BotoStore(bucket, client=client, **connection)
         elif store == "obstore":
             if client is not None:
