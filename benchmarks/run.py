@@ -473,6 +473,8 @@ def measure_rounds(figures, setups, s3_url, s3_pid, root, seconds, rounds) -> No
                 print(f"  round {number}: {size:>4} ({setup}) {rps:8.0f} req/s", flush=True)
         mbps, total = boto3_download_mbps(s3_url)
         runs.setdefault(("large", "direct boto3"), []).append({"mbps": mbps, "bytes": total})
+        mbps, total = http_download_mbps(f"{s3_url}/{BUCKET}/{LARGE}")
+        runs.setdefault(("large", "direct http"), []).append({"mbps": mbps, "bytes": total})
         for setup in ("a", "b"):
             if setup in setups:
                 result = measure_large(setup, s3_url, root)
@@ -513,6 +515,7 @@ def report(figures: dict, setups: list[str], large_size: int) -> None:
     print(f"  {'path':<44}{'MB/s':>8}{'x direct':>10}{'peak RSS MiB':>14}")
     for name, label in (
         ("direct boto3", "direct boto3 get_object, 1 MiB reads"),
+        ("direct http", "direct, the client used below (http.client)"),
         ("a", "(a) through s3wsgi, boto3 store"),
         ("b", "(b) through s3wsgi, fast store"),
     ):
