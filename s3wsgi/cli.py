@@ -10,10 +10,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
 import sys
+import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
@@ -254,7 +257,7 @@ def check_bucket(options: Mapping[str, object]) -> str | None:
     """
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
 
     bucket = options["bucket"]
     endpoint = options.get("endpoint_url") or "S3"
@@ -270,18 +273,30 @@ def check_bucket(options: Mapping[str, object]) -> str | None:
                 s3={"addressing_style": options.get("addressing_style") or "auto"},
             ),
         )
-        endpoint = client.meta.endpoint_url
-        client.head_bucket(Bucket=bucket)
-        return None
-    except ClientError as error:
-        reason = _head_bucket_refusal(error)
-        if reason is None:
-            reason = _probe_object(client, bucket, options)
-    except (BotoCoreError, ValueError) as error:
+    except (BotoCoreError, ValueError) as error:  # e.g. an endpoint that is no URL
         reason = _connection_problem(error)
+    else:
+        endpoint = client.meta.endpoint_url
+        try:
+            reason = _reach(client, bucket, options)
+        finally:
+            client.close()
     if reason is None:
         return None
     return f"cannot serve bucket {bucket!r} at {endpoint}: {reason}"
+
+
+def _reach(client, bucket: str, options: Mapping[str, object]) -> str | None:
+    """Why HeadBucket (or, where it is refused, an object read) failed, or None."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        return _head_bucket_refusal(error) or _probe_object(client, bucket, options)
+    except BotoCoreError as error:
+        return _connection_problem(error)
+    return None
 
 
 def _head_bucket_refusal(error) -> str | None:
@@ -472,7 +487,17 @@ def _create_server(app, *, host: str, port: int, threads: int):
         return create_server(app, host=host, port=port, threads=threads)
     except OSError as error:
         reason = error.strerror or str(error)
+        _discard(error)
         raise Problem(f"cannot listen on {host}:{port}: {reason.lower()}") from None
+
+
+def _discard(error: BaseException) -> None:
+    """Free what a failed call left behind in its frames, quietly: waitress
+    leaves its half-made server's socket to the garbage collector."""
+    traceback.clear_frames(error.__traceback__)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def _url(server) -> str:

@@ -15,6 +15,7 @@ import sysconfig
 import threading
 import time
 from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -22,6 +23,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 import requests
 from conftest import SITE
+
+from s3wsgi.cli import check_bucket
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 URL = re.compile(r"http://127\.0\.0\.1:\d+/\S*")
@@ -31,6 +34,9 @@ def child_environ(**variables: str) -> dict[str, str]:
     """This process's environment (moto's dummy credentials included), with
     no S3WSGI_* variable but those given."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S3WSGI_")}
+    # Under PYTHONDEVMODE a dependency's DeprecationWarning would print
+    # before the one line under test; every other warning still shows.
+    environ["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     environ.update(variables)
     return environ
 
@@ -365,3 +371,95 @@ def test_demo_stops_cleanly_on_sigterm(run):
     assert requests.get(f"{docs}guide/install.html", timeout=10).status_code == 200
     assert demo.stop(signal.SIGTERM) == 0
     assert not [line for line in demo.output if "Traceback" in line]
+
+
+class FakeS3(BaseHTTPRequestHandler):
+    """Answers HeadBucket and GetObject as a given S3 would, for the checks
+    that moto's server (which accepts any credentials) cannot make."""
+
+    answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+
+    def do_HEAD(self):
+        self._answer(self.answers["HEAD"], body=False)
+
+    def do_GET(self):
+        self._answer(self.answers["GET"], body=True)
+
+    def _answer(self, answer, *, body):
+        status, headers, content = answer
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(content))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(content)
+
+    def log_message(self, *args):
+        pass
+
+
+def s3_error(code: str) -> bytes:
+    return (
+        f"<?xml version='1.0' encoding='UTF-8'?>"
+        f"<Error><Code>{code}</Code><Message>{code} says S3</Message></Error>"
+    ).encode()
+
+
+@pytest.fixture
+def fake_s3():
+    """``fake_s3(head=(status, headers), get=(status, headers, body))`` -> endpoint."""
+    servers = []
+
+    def start(*, head, get=(500, {}, b"")):
+        handler = type("Answers", (FakeS3,), {"answers": {"HEAD": (*head, b""), "GET": get}})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("head", "get", "reason"),
+    [
+        ((403, {}), (403, {}, s3_error("InvalidAccessKeyId")), "the credentials were refused"),
+        ((403, {}), (403, {}, s3_error("SignatureDoesNotMatch")), "the credentials were refused"),
+        ((403, {}), (403, {}, s3_error("AccessDenied")), "access denied (check the credentials"),
+        ((403, {}), (404, {}, s3_error("NoSuchBucket")), "no such bucket"),
+        ((404, {}), (404, {}, s3_error("NoSuchBucket")), "no such bucket"),
+        ((500, {}), (500, {}, s3_error("InternalError")), "S3 answered 500"),
+    ],
+)
+def test_the_bucket_check_says_what_s3_refused(fake_s3, head, get, reason):
+    endpoint = fake_s3(head=head, get=get)
+    problem = check_bucket({"bucket": "docs", "endpoint_url": endpoint})
+    assert problem.startswith(f"cannot serve bucket 'docs' at {endpoint}: {reason}")
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize(
+    "get",
+    [
+        (206, {"Content-Range": "bytes 0-0/10", "Content-Type": "text/html"}, b"<"),
+        (404, {}, s3_error("NoSuchKey")),
+    ],
+)
+def test_a_readable_bucket_without_list_permission_passes_the_check(fake_s3, get):
+    # HeadBucket needs s3:ListBucket; reading the index document shows the
+    # credentials can read objects all the same.
+    endpoint = fake_s3(head=(403, {}), get=get)
+    assert check_bucket({"bucket": "docs", "endpoint_url": endpoint}) is None
+
+
+def test_serve_with_refused_credentials_says_so_in_one_line(fake_s3):
+    endpoint = fake_s3(head=(403, {}), get=(403, {}, s3_error("InvalidAccessKeyId")))
+    result = s3wsgi("serve", "--bucket", "docs", "--endpoint-url", endpoint)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"s3wsgi: cannot serve bucket 'docs' at {endpoint}: "
+        "the credentials were refused (InvalidAccessKeyId)\n"
+    )
