@@ -49,8 +49,9 @@ _SERVE_HELP = {
     "cache_max_object_bytes": "larger objects are never cached (default: 1048576)",
 }
 
-# Options that mean nothing for a whole-server app, or are not text.
-_NOT_FLAGS = frozenset({"fallthrough"})
+# Options that mean nothing for a whole-server app (its own app is a 404),
+# and region_name, which is --region.
+_NOT_FLAGS = frozenset({"fallthrough", "region_name"})
 
 # Settings of the server rather than of the app.
 _SERVER_HELP = {
@@ -74,11 +75,7 @@ class Problem(Exception):
 
 def _serve_options() -> list[str]:
     names = [name for name in _SERVE_HELP if config.ALIASES.get(name, name) in config.OPTIONS]
-    names += [
-        name
-        for name in config.OPTIONS
-        if name not in names and name not in _NOT_FLAGS and name != "region_name"
-    ]
+    names += [name for name in config.OPTIONS if name not in names and name not in _NOT_FLAGS]
     return names
 
 
@@ -220,11 +217,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return serve(args, environ)
         return demo(args, environ)
     except UsageError as error:
-        args.command_parser.error(str(error))
+        args.command_parser.error(str(error))  # exits with status 2
     except Problem as problem:
         print(f"s3wsgi: {problem}", file=sys.stderr)
         return 1
-    return 0
 
 
 def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -384,12 +380,10 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
     s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     s3_server.start()
+    s3_host, s3_port = s3_server.get_host_and_port()
+    endpoint = f"http://{s3_host}:{s3_port}"
+    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1")
     try:
-        s3_host, s3_port = s3_server.get_host_and_port()
-        endpoint = f"http://{s3_host}:{s3_port}"
-        client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1"
-        )
         client.create_bucket(Bucket=DEMO_BUCKET)
         count = upload_demo_site(client, DEMO_BUCKET)
         # no-cache: browsers revalidate every load, so the 304s show.
@@ -409,6 +403,7 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             f"home page {url}. Ctrl-C stops.",
         )
     finally:
+        client.close()
         s3_server.stop()
 
 

@@ -370,7 +370,8 @@ def test_demo_stops_cleanly_on_sigterm(run):
     docs = demo.wait_for(URL).group(0)
     assert requests.get(f"{docs}guide/install.html", timeout=10).status_code == 200
     assert demo.stop(signal.SIGTERM) == 0
-    assert not [line for line in demo.output if "Traceback" in line]
+    # Under PYTHONDEVMODE (tox), an unclosed socket or file would show here.
+    assert not [line for line in demo.output if "Traceback" in line or "Warning" in line]
 
 
 class FakeS3(BaseHTTPRequestHandler):
