@@ -10,13 +10,10 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
 import sys
-import traceback
-import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
@@ -239,8 +236,9 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     problem = check_bucket(options)
     if problem:
         raise Problem(problem)
-    server = _create_server(app, **server_settings)
-    return _run(server, f"s3wsgi: serving bucket {options['bucket']!r} on {_url(server)}")
+    server, sockets = _create_server(app, **server_settings)
+    banner = f"s3wsgi: serving bucket {options['bucket']!r} on {_url(server)}"
+    return _run(server, sockets, banner)
 
 
 def check_bucket(options: Mapping[str, object]) -> str | None:
@@ -394,10 +392,11 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             client=client,
             cache_control="no-cache",
         )
-        server = _create_server(app, threads=4, **settings)
+        server, sockets = _create_server(app, threads=4, **settings)
         url = _url(server)
         return _run(
             server,
+            sockets,
             f"s3wsgi demo: the sample documentation is at {url}docs/\n"
             f"  {count} files in bucket {DEMO_BUCKET!r} on an embedded S3 at {endpoint}; "
             f"home page {url}. Ctrl-C stops.",
@@ -472,27 +471,23 @@ def home_app(environ, start_response):
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
 
-def _create_server(app, *, host: str, port: int, threads: int):
+def _create_server(app, *, host: str, port: int, threads: int) -> tuple[object, dict]:
+    """A waitress server, and its socket map: the server's own, so that every
+    socket in it can be closed at the end, the clients' included."""
     try:
         from waitress.server import create_server
+        from waitress.wasyncore import close_all
     except ImportError:
         raise Problem("serving needs waitress: pip install 's3wsgi[serve]'") from None
 
+    sockets: dict = {}
     try:
-        return create_server(app, host=host, port=port, threads=threads)
+        server = create_server(app, map=sockets, host=host, port=port, threads=threads)
+        return server, sockets
     except OSError as error:
         reason = error.strerror or str(error)
-        _discard(error)
+        close_all(sockets)  # the half-made server's socket, and its trigger's pipe
         raise Problem(f"cannot listen on {host}:{port}: {reason.lower()}") from None
-
-
-def _discard(error: BaseException) -> None:
-    """Free what a failed call left behind in its frames, quietly: waitress
-    leaves its half-made server's socket to the garbage collector."""
-    traceback.clear_frames(error.__traceback__)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 def _url(server) -> str:
@@ -512,8 +507,11 @@ def _stop(signum, frame):
     raise KeyboardInterrupt
 
 
-def _run(server, banner: str) -> int:
-    """Serve until SIGINT or SIGTERM, then close the server; exit status 0."""
+def _run(server, sockets: dict, banner: str) -> int:
+    """Serve until SIGINT or SIGTERM, then close the server and every
+    connection still open; exit status 0."""
+    from waitress.wasyncore import close_all
+
     print(banner, flush=True)
     # SIGINT too: a shell starts background jobs with it ignored.
     previous = {signum: signal.signal(signum, _stop) for signum in _STOP_SIGNALS}
@@ -525,5 +523,5 @@ def _run(server, banner: str) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        server.close()
+        close_all(sockets)
     return 0

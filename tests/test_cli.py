@@ -155,6 +155,7 @@ def test_serve_answers_over_http_and_stops_on_sigterm(run, bucket, s3_endpoint):
     assert requests.get(f"{url}missing.html", timeout=10).status_code == 404
 
     assert server.stop(signal.SIGTERM) == 0
+    assert not [line for line in server.output if "Traceback" in line or "Warning" in line]
 
 
 def test_serve_is_configured_by_s3wsgi_variables(run, bucket, s3_endpoint):
