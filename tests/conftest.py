@@ -3,14 +3,14 @@ waitress serving an app on a free loopback port."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import threading
 import uuid
 
 import boto3
 import pytest
+from appserver import AppServer
+from sample_site import fill_bucket, host_app
 
 # Never reach a real account from the tests, whatever the machine has.
 os.environ.update(
@@ -23,17 +23,6 @@ os.environ.update(
 )
 # moto's server logs every request through werkzeug.
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-SITE = {
-    "index.html": (b"<html><link rel=stylesheet href=style.css><h1>Home</h1></html>", "text/html"),
-    "style.css": (b"h1 { color: teal }\n", "text/css"),
-    "guide/index.html": (b"<html><h1>Guide</h1><a href=../index.html>up</a></html>", "text/html"),
-    "guide/intro.html": (b"<html><h1>Intro</h1></html>", "text/html"),
-    "img/logo.png": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "image/png"),
-    "untyped.js": (b"console.log('hi');\n", "binary/octet-stream"),
-    "caf\u00e9/menu.html": ("<p>caf\u00e9 \u2615</p>".encode(), "text/html"),
-    "digits.txt": (b"0123456789", "text/plain"),
-}
 
 
 @pytest.fixture(scope="session")
@@ -53,11 +42,6 @@ def s3_client(s3_endpoint):
     return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
 
 
-def fill_bucket(client, bucket: str, site: dict | None = None) -> None:
-    for key, (body, content_type) in (site or SITE).items():
-        client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-
-
 @pytest.fixture
 def bucket(s3_client):
     """A fresh bucket holding SITE; its name."""
@@ -65,13 +49,6 @@ def bucket(s3_client):
     s3_client.create_bucket(Bucket=name)
     fill_bucket(s3_client, name)
     return name
-
-
-def host_app(environ, start_response):
-    """A stand-in for the wrapped app: says who answered, and what it saw."""
-    body = f"host app: {environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}".encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 @pytest.fixture(params=["boto3", "obstore"])
@@ -93,27 +70,6 @@ def make_middleware(bucket, s3_endpoint, store_kind):
         return S3Middleware(app, **options)
 
     return make
-
-
-class AppServer:
-    """Serve a WSGI app with waitress on a free loopback port, in a thread."""
-
-    def __init__(self, app, threads: int = 4, **adjustments):
-        from waitress.server import create_server
-
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, **adjustments)
-        self.port = self.server.effective_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        with contextlib.suppress(OSError):  # closed under its feet by close()
-            self.server.run()
-
-    def close(self):
-        self.server.close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 import requests
-from conftest import SITE
+from sample_site import SITE
 
 from s3wsgi.cli import check_bucket
 

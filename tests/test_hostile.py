@@ -18,9 +18,9 @@ from wsgiref.validate import validator
 
 import boto3
 import pytest
-from conftest import SITE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_site import SITE
 
 from s3wsgi import S3Middleware
 from s3wsgi.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
@@ -289,7 +289,7 @@ def docs_url(make_middleware, serve):
 def no_s3_url():
     """The middleware with an S3 endpoint where nothing listens: an answer
     that is not a 502 was given without asking S3."""
-    from conftest import AppServer
+    from appserver import AppServer
 
     server = AppServer(
         S3Middleware(

@@ -14,7 +14,7 @@ from wsgiref.validate import validator
 
 import pytest
 import requests
-from conftest import SITE
+from sample_site import SITE
 
 
 def raw_request(url: str, request: bytes) -> bytes:
@@ -194,7 +194,7 @@ def test_options_and_405(docs_url):
         assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
-def test_s3_headers_are_forwarded_from_an_allowlist(docs_url, s3_client, bucket):
+def test_s3_headers_are_forwarded_from_an_allowlist(docs_url, s3_client, bucket, store_kind):
     s3_client.put_object(
         Bucket=bucket,
         Key="report.txt.gz",
@@ -218,7 +218,9 @@ def test_s3_headers_are_forwarded_from_an_allowlist(docs_url, s3_client, bucket)
     assert headers["content-language"] == "en"
     assert headers["content-disposition"] == 'attachment; filename="report.txt"'
     assert headers["cache-control"] == "no-store"
-    assert headers["expires"] == "Tue, 01 Jan 2030 00:00:00 GMT"
+    if store_kind == "boto3":
+        # obstore does not expose Expires (a documented limit of the fast store).
+        assert headers["expires"] == "Tue, 01 Jan 2030 00:00:00 GMT"
     assert headers["content-type"] == "text/plain; charset=utf-8"
     assert headers["content-length"] == str(len(body))
     assert headers["accept-ranges"] == "bytes"

@@ -9,7 +9,7 @@ import threading
 
 import boto3
 import pytest
-from conftest import SITE
+from sample_site import SITE
 from wsgi_call import call, make_environ
 
 from s3wsgi import S3App, S3Middleware

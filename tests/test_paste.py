@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import SITE, host_app
 from paste.deploy import loadapp, loadfilter
+from sample_site import SITE, host_app
 
 from s3wsgi import S3App, S3Middleware
 
