@@ -22,7 +22,6 @@ Opt in with ``S3Middleware(..., cache_max_bytes=64 * 1024 * 1024)``.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from datetime import datetime
 
 from webob.datetime_utils import parse_date
 
+from .conditions import byte_span, is_later, parse_range
 from .store import (
     NotFound,
     NotModified,
@@ -39,11 +39,6 @@ from .store import (
     Store,
     UpstreamError,
 )
-
-_BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
-
-# The headers a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5).
-_NOT_MODIFIED_HEADERS = ("etag", "cache-control", "expires", "last-modified")
 
 # What an entry costs beyond its bytes: the objects and dict slots around them.
 _ENTRY_OVERHEAD = 512
@@ -224,45 +219,23 @@ def _answer(entry: _Entry, params: dict) -> S3Object:
     if if_match is not None:
         if if_match != "*" and if_match != etag:
             raise PreconditionFailed()
-    elif _later(last_modified, params.get("IfUnmodifiedSince")):
+    elif is_later(last_modified, params.get("IfUnmodifiedSince")):
         raise PreconditionFailed()
     if_none_match = params.get("IfNoneMatch")
     if if_none_match is not None:
         if if_none_match in ("*", etag):
-            raise NotModified(_not_modified_headers(entry.headers))
-    elif _not_later(last_modified, params.get("IfModifiedSince")):
-        raise NotModified(_not_modified_headers(entry.headers))
-    byte_range = params.get("Range")
-    match = _BYTE_RANGE.match(byte_range) if byte_range else None
-    if match is None:  # none, or one S3 would ignore: the whole object
+            raise NotModified(entry.headers)
+    elif is_later(params.get("IfModifiedSince"), last_modified, or_equal=True):
+        raise NotModified(entry.headers)
+    byte_range = parse_range(params.get("Range"))
+    if byte_range is None:  # none, or one S3 would ignore: the whole object
         return S3Object(200, entry.headers, (entry.data,))
     data = entry.data
-    size = len(data)
-    first, last = match.groups()
-    if not first:
-        if not last or not int(last) or not size:
-            raise RangeNotSatisfiable(size)
-        start, end = max(size - int(last), 0), size - 1
-    else:
-        start = int(first)
-        if start >= size:
-            raise RangeNotSatisfiable(size)
-        end = min(int(last), size - 1) if last else size - 1
+    span = byte_span(byte_range, len(data))
+    if span is None:
+        raise RangeNotSatisfiable(len(data))
+    start, end = span
     headers = dict(entry.headers)
     headers["content-length"] = str(end - start + 1)
-    headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-range"] = f"bytes {start}-{end}/{len(data)}"
     return S3Object(206, headers, (data[start : end + 1],))
-
-
-def _later(moment: datetime | None, date: datetime | None) -> bool:
-    """Whether both are known and ``moment`` is after ``date``."""
-    return moment is not None and date is not None and moment > date
-
-
-def _not_later(moment: datetime | None, date: datetime | None) -> bool:
-    """Whether both are known and ``moment`` is not after ``date``."""
-    return moment is not None and date is not None and moment <= date
-
-
-def _not_modified_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: headers[name] for name in _NOT_MODIFIED_HEADERS if name in headers}

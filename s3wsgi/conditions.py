@@ -168,7 +168,7 @@ def plan_get(conditions: Conditions) -> GetPlan | None:
     return None
 
 
-def _after(moment: datetime | None, date: datetime | None, *, or_equal: bool = False) -> bool:
+def is_later(moment: datetime | None, date: datetime | None, *, or_equal: bool = False) -> bool:
     """Whether both are known and ``moment`` is later than ``date`` (or equal)."""
     if moment is None or date is None:
         return False
@@ -192,13 +192,13 @@ def evaluate(
     if if_match is not None:
         if if_match != ANY and (weak or not _tag_in(etag, if_match, strong=True)):
             return 412
-    elif _after(last_modified, conditions.if_unmodified_since):
+    elif is_later(last_modified, conditions.if_unmodified_since):
         return 412
     if_none_match = conditions.if_none_match
     if if_none_match is not None:
         if if_none_match == ANY or _tag_in(etag, if_none_match, strong=False):
             return 304
-    elif _after(conditions.if_modified_since, last_modified, or_equal=True):
+    elif is_later(conditions.if_modified_since, last_modified, or_equal=True):
         return 304
     return None
 
@@ -215,9 +215,15 @@ def range_applies(conditions: Conditions, etag: str | None, last_modified: datet
     return last_modified is not None and last_modified == if_range
 
 
-def range_is_satisfiable(byte_range: tuple[int | None, int | None], size: int) -> bool:
-    """RFC 9110 §14.1.1: a first-pos below the size, or a non-zero suffix."""
+def byte_span(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int] | None:
+    """The first and last byte a range selects of ``size`` bytes, or None when
+    it is unsatisfiable (RFC 9110 §14.1.1: a first-pos at or past the end, or
+    a zero suffix). A suffix longer than the object selects all of it."""
     first, last = byte_range
     if first is None:
-        return bool(last) and size > 0
-    return first < size
+        if not last or not size:
+            return None
+        return max(size - last, 0), size - 1
+    if first >= size:
+        return None
+    return first, size - 1 if last is None else min(last, size - 1)

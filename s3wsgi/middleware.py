@@ -244,7 +244,7 @@ class S3Middleware:
             return self._object_response(head, key)
         if not cond.range_applies(conditions, etag, last_modified):
             return self._object_response(store.get(key), key)
-        if not cond.range_is_satisfiable(conditions.range, head.size):
+        if cond.byte_span(conditions.range, head.size) is None:
             return responses.range_not_satisfiable(head.size, self.headers)
         try:
             # IfMatch: the part must come from the object just evaluated.

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
+from .conditions import parse_range
 from .store import (
     NotFound,
     NotModified,
@@ -44,7 +45,6 @@ log = logging.getLogger("s3wsgi")
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _ACTUAL_SIZE = re.compile(r"<ActualObjectSize>(\d+)</ActualObjectSize>")
-_BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
 
 # As in boto3_store: 403 stands for a missing key when ListBucket is not
 # granted; a HeadObject error has no body, so no code at all.
@@ -272,15 +272,15 @@ def _check_runtime(pid: int) -> None:
 
 def _range_option(value: str):
     """S3's ``bytes=`` range as obstore's: end-exclusive, offset or suffix."""
-    match = _BYTE_RANGE.match(value)
-    if not match:
+    byte_range = parse_range(value)
+    if byte_range is None:
         raise ValueError(f"not a single byte range: {value!r}")
-    first, last = match.groups()
-    if not first:
-        return {"suffix": int(last)}
-    if not last:
-        return {"offset": int(first)}
-    return (int(first), int(last) + 1)
+    first, last = byte_range
+    if first is None:
+        return {"suffix": last}
+    if last is None:
+        return {"offset": first}
+    return (first, last + 1)
 
 
 def _utc(value):

@@ -158,13 +158,16 @@ def test_if_range_matches_exact_strong_tags_and_exact_dates():
     assert not c.range_applies(parse(), TAG, MODIFIED)
 
 
-def test_satisfiable_ranges():
-    assert c.range_is_satisfiable((0, 5), 10)
-    assert c.range_is_satisfiable((9, None), 10)
-    assert not c.range_is_satisfiable((10, None), 10)
-    assert c.range_is_satisfiable((None, 50), 10)
-    assert not c.range_is_satisfiable((None, 0), 10)
-    assert not c.range_is_satisfiable((None, 5), 0)
+def test_byte_spans_of_ranges():
+    assert c.byte_span((0, 5), 10) == (0, 5)
+    assert c.byte_span((5, 100), 10) == (5, 9)
+    assert c.byte_span((9, None), 10) == (9, 9)
+    assert c.byte_span((10, None), 10) is None
+    assert c.byte_span((None, 3), 10) == (7, 9)
+    assert c.byte_span((None, 50), 10) == (0, 9)
+    assert c.byte_span((None, 0), 10) is None
+    assert c.byte_span((None, 5), 0) is None
+    assert c.byte_span((0, None), 0) is None
 
 
 def test_last_modified_in_the_future_of_if_modified_since_is_sent():
