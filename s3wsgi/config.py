@@ -21,8 +21,8 @@ ENVIRON_PREFIX = "S3WSGI_"
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
-# Parameters that only a Python caller can give: an app, a live client.
-_NOT_TEXT = frozenset({"self", "app", "client"})
+# Not options: the wrapped app is the middleware's first argument.
+_NOT_OPTIONS = frozenset({"self", "app"})
 
 # Other names accepted for an option: the command line's --region.
 ALIASES = {"region": "region_name"}
@@ -115,7 +115,7 @@ def _options() -> dict[str, tuple[Callable[[str, str], object] | None, bool]]:
     """Each option's converter, and whether an empty value means None."""
     options = {}
     for parameter in inspect.signature(S3Middleware.__init__).parameters.values():
-        if parameter.name in _NOT_TEXT or parameter.kind is not parameter.KEYWORD_ONLY:
+        if parameter.name in _NOT_OPTIONS or parameter.kind is not parameter.KEYWORD_ONLY:
             continue
         optional = parameter.default is None or "None" in str(parameter.annotation)
         options[parameter.name] = (_converter(parameter), optional)
@@ -146,7 +146,8 @@ def convert(name: str, value: object, *, label: str | None = None) -> object:
 
 
 def middleware_options(settings: Mapping[str, object]) -> dict[str, object]:
-    """Keyword arguments for S3Middleware / S3App from ``name -> text``."""
+    """Keyword arguments for S3Middleware / S3App from ``name -> value``:
+    text is converted, anything else (a boto3 client, a callable) kept."""
     return {ALIASES.get(name, name): convert(name, value) for name, value in settings.items()}
 
 

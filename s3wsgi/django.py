@@ -67,7 +67,7 @@ class S3WSGIMiddleware:
             self.middleware = S3Middleware(
                 _wrapped_app,
                 authorize=None if authorize is None else self._authorize,
-                **text_converted(options),
+                **middleware_options(options),
             )
         except (TypeError, ValueError) as error:
             raise ImproperlyConfigured(f"S3WSGI: {error}") from None
@@ -95,14 +95,6 @@ class S3WSGIMiddleware:
 
     def _authorize(self, environ: dict) -> bool:
         return bool(self.authorize(_current_request.get()))
-
-
-def text_converted(options: dict[str, object]) -> dict[str, object]:
-    """Options with their text values converted (``"30"`` -> 30.0); the
-    rest (a boto3 client, say) kept as they are."""
-    text = {name: value for name, value in options.items() if isinstance(value, str)}
-    kept = {name: value for name, value in options.items() if name not in text}
-    return {**kept, **middleware_options(text)}
 
 
 def wsgi_string(text: str) -> str:

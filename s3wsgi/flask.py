@@ -76,9 +76,7 @@ def config_options(config: Mapping[str, object]) -> dict[str, object]:
         if name.startswith(ENVIRON_PREFIX)
     }
     # Text (from the environment, say) is converted; a boto3 client is kept.
-    text = {name: value for name, value in options.items() if isinstance(value, str)}
-    kept = {name: value for name, value in options.items() if name not in text}
-    return {**kept, **middleware_options(text)}
+    return middleware_options(options)
 
 
 def in_request_context(app: Flask, check: Callable[[], object]) -> Callable[[dict], bool]:

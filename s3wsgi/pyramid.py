@@ -56,13 +56,10 @@ def includeme(config: Configurator) -> None:
     authorize = options.pop("authorize", None)
     if isinstance(authorize, str):
         authorize = config.maybe_dotted(authorize.strip()) if authorize.strip() else None
-    text = {name: value for name, value in options.items() if isinstance(value, str)}
-    kept = {name: value for name, value in options.items() if name not in text}
     middleware = S3Middleware(
         _wrapped_app,
         authorize=None if authorize is None else _authorize_with(authorize),
-        **kept,
-        **middleware_options(text),
+        **middleware_options(options),
     )
     config.registry[REGISTRY_KEY] = middleware
     config.add_tween("s3wsgi.pyramid.tween_factory")

@@ -125,8 +125,17 @@ def test_region_is_another_name_for_region_name():
 def test_every_keyword_option_of_the_middleware_can_be_given_as_text():
     parameters = inspect.signature(S3Middleware.__init__).parameters.values()
     keyword = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
-    assert set(config.OPTIONS) == keyword - {"client"}
-    assert all(converter is not None for converter, _ in config.OPTIONS.values())
+    assert set(config.OPTIONS) == keyword
+    # A live boto3 client is the one option only Python can give.
+    text_less = {name for name, (converter, _) in config.OPTIONS.items() if converter is None}
+    assert text_less == {"client"}
+
+
+def test_a_client_is_kept_and_cannot_be_given_as_text():
+    client = object()
+    assert config.middleware_options({"bucket": "b", "client": client})["client"] is client
+    with pytest.raises(ValueError, match="client: cannot be given as text"):
+        config.middleware_options({"client": "my-client"})
 
 
 def test_converted_options_configure_the_middleware():
