@@ -12,16 +12,28 @@ class AppServer:
     def __init__(self, app, threads: int = 4, **adjustments):
         from waitress.server import create_server
 
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, **adjustments)
+        # A socket map of our own, so close() can end every channel in it.
+        self.map: dict = {}
+        self.server = create_server(
+            app, map=self.map, host="127.0.0.1", port=0, threads=threads, **adjustments
+        )
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self):
-        with contextlib.suppress(OSError):  # closed under its feet by close()
+        with contextlib.suppress(OSError):  # a channel closed under its feet
             self.server.run()
 
     def close(self):
-        self.server.close()
+        """Stop at once: every channel closed from inside the loop (which the
+        trigger wakes), then the worker threads joined."""
+
+        def close_all():
+            for channel in list(self.map.values()):
+                channel.close()
+
+        self.server.trigger.pull_trigger(close_all)
         self.thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown(timeout=5)
