@@ -151,9 +151,9 @@ def middleware_options(settings: Mapping[str, object]) -> dict[str, object]:
     return {ALIASES.get(name, name): convert(name, value) for name, value in settings.items()}
 
 
-def environ_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The ``S3WSGI_*`` variables as ``name -> text``: ``S3WSGI_KEY_PREFIX``
-    gives ``key_prefix``."""
+def environ_settings(environ: Mapping[str, object]) -> dict[str, object]:
+    """The ``S3WSGI_*`` entries of an environment (or a Flask config) as
+    ``name -> value``: ``S3WSGI_KEY_PREFIX`` gives ``key_prefix``."""
     return {
         name[len(ENVIRON_PREFIX) :].lower(): value
         for name, value in environ.items()

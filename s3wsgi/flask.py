@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask
 
-from .config import ENVIRON_PREFIX, middleware_options
+from .config import environ_settings, middleware_options
 from .middleware import S3Middleware
 
 
@@ -70,13 +70,8 @@ class S3Docs:
 
 def config_options(config: Mapping[str, object]) -> dict[str, object]:
     """The middleware's options from ``S3WSGI_*`` keys of a Flask config."""
-    options = {
-        name[len(ENVIRON_PREFIX) :].lower(): value
-        for name, value in config.items()
-        if name.startswith(ENVIRON_PREFIX)
-    }
     # Text (from the environment, say) is converted; a boto3 client is kept.
-    return middleware_options(options)
+    return middleware_options(environ_settings(config))
 
 
 def in_request_context(app: Flask, check: Callable[[], object]) -> Callable[[dict], bool]:
