@@ -26,14 +26,15 @@ class AppServer:
         with contextlib.suppress(OSError):  # a channel closed under its feet
             self.server.run()
 
+    def _close_channels(self):
+        for channel in list(self.map.values()):
+            channel.close()
+
     def close(self):
         """Stop at once: every channel closed from inside the loop (which the
         trigger wakes), then the worker threads joined."""
-
-        def close_all():
-            for channel in list(self.map.values()):
-                channel.close()
-
-        self.server.trigger.pull_trigger(close_all)
+        with contextlib.suppress(OSError):  # no trigger left: the loop has ended
+            self.server.trigger.pull_trigger(self._close_channels)
         self.thread.join(timeout=5)
+        self._close_channels()  # what a loop that ended early left open
         self.server.task_dispatcher.shutdown(timeout=5)
