@@ -51,6 +51,16 @@ def bucket(s3_client):
     return name
 
 
+@pytest.fixture
+def stored(s3_client, bucket):
+    """``stored(key)`` -> the object's bytes, read from S3 directly with boto3."""
+
+    def read(key: str) -> bytes:
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    return read
+
+
 @pytest.fixture(params=["boto3", "obstore"])
 def store_kind(request):
     """Which store the middleware uses; every test taking it runs on each."""

@@ -59,16 +59,6 @@ class Clock:
 
 
 @pytest.fixture
-def stored(s3_client, bucket):
-    """``stored(key)`` -> the object's bytes, read from S3 directly."""
-
-    def read(key: str) -> bytes:
-        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-    return read
-
-
-@pytest.fixture
 def s3_store(bucket, s3_endpoint, store_kind):
     """A store on the test bucket, of each kind."""
     if store_kind == "obstore":

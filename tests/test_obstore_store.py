@@ -28,16 +28,6 @@ from s3wsgi.obstore_store import ObstoreStore  # noqa: E402
 
 
 @pytest.fixture
-def stored(s3_client, bucket):
-    """``stored(key)`` -> the object's bytes, read from S3 with boto3."""
-
-    def read(key: str) -> bytes:
-        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-    return read
-
-
-@pytest.fixture
 def store(bucket, s3_endpoint):
     return ObstoreStore(bucket, endpoint_url=s3_endpoint, region_name="us-east-1")
 
