@@ -31,7 +31,7 @@ from django.utils.module_loading import import_string
 
 from .config import middleware_options
 from .middleware import S3Middleware
-from .responses import Response
+from .responses import Response, discard
 
 # The Django request being answered, for ``authorize``: the core calls it
 # with the environ, the settings' callable wants the request.
@@ -111,10 +111,7 @@ def django_response(answer: Response, *, head: bool) -> StreamingHttpResponse:
     """
     body = answer.body
     if head:
-        # No answer to HEAD has a body: release the S3 stream now.
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
+        discard(body)
         body = ()
     response = StreamingHttpResponse(body, status=answer.status.value)
     names = {name.lower() for name, _ in answer.headers}

@@ -21,6 +21,7 @@ on, untouched.
 from __future__ import annotations
 
 import contextvars
+from http import HTTPStatus
 
 from pyramid.config import Configurator
 from pyramid.request import Request
@@ -100,14 +101,9 @@ class S3Response(PyramidResponse):
     """
 
     def __call__(self, environ, start_response):
-        start_response(self.status, self.headerlist)
-        if environ["REQUEST_METHOD"] == "HEAD":
-            # No answer to HEAD has a body: release the S3 stream now.
-            close = getattr(self.app_iter, "close", None)
-            if close is not None:
-                close()
-            return []
-        return self.app_iter
+        # The core's answer, from this response as Pyramid may have changed it.
+        answer = Response(HTTPStatus(self.status_code), self.headerlist, self.app_iter)
+        return answer(environ, start_response)
 
 
 def _authorize_with(authorize):

@@ -75,11 +75,17 @@ class Response:
     def __call__(self, environ, start_response):
         start_response(f"{self.status.value} {self.status.phrase}", self.headers)
         if environ["REQUEST_METHOD"] == "HEAD":
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
+            discard(self.body)
             return []
         return self.body
+
+
+def discard(body: Iterable[bytes]) -> None:
+    """Close a body that will not be sent (no answer to HEAD has one), so its
+    S3 stream is released now."""
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
 
 
 def content_type(reported: str | None, key: str) -> str:
