@@ -7,12 +7,17 @@ variables (the same names as ``s3wsgi serve`` reads)::
 (127.0.0.1, 8080, 8); every other ``S3WSGI_<OPTION>`` sets that option of
 S3App, e.g. ``S3WSGI_ENDPOINT_URL``, ``S3WSGI_KEY_PREFIX``,
 ``S3WSGI_CACHE_CONTROL``. ``S3WSGI_BUCKET`` defaults to the demo's bucket.
+
+SIGINT (Ctrl-C) and SIGTERM (``kill``, ``docker stop``, systemd) stop it
+cleanly with exit status 0, also when it was started as a background job,
+which a shell starts with SIGINT ignored.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 
 from waitress import serve
 
@@ -28,6 +33,11 @@ def make_app(settings: dict[str, str], *, threads: int) -> S3App:
     return S3App(**options)
 
 
+def stop(signum, frame) -> None:
+    """waitress's loop closes the server and its threads on KeyboardInterrupt."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     # waitress says where it listens, and s3wsgi what S3 said, at INFO.
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -35,6 +45,8 @@ def main() -> None:
     host = settings.pop("host", "127.0.0.1")
     port = int(settings.pop("port", "8080"))
     threads = int(settings.pop("threads", "8"))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
     serve(make_app(settings, threads=threads), host=host, port=port, threads=threads)
 
 

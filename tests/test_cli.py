@@ -41,6 +41,18 @@ def child_environ(**variables: str) -> dict[str, str]:
     return environ
 
 
+# A shell starts a background job (``cmd &``, or any command a script runs
+# in the background) with SIGINT ignored, and exec keeps it ignored: a
+# server must still stop when it is sent one.
+AS_BACKGROUND_JOB = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys;"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN);"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+]
+
+
 class Running:
     """A command running in the background, its output read as it comes."""
 
@@ -160,7 +172,7 @@ def test_serve_answers_over_http_and_stops_on_sigterm(run, bucket, s3_endpoint):
 
 def test_serve_is_configured_by_s3wsgi_variables(run, bucket, s3_endpoint):
     server = run(
-        "serve",
+        command=[*AS_BACKGROUND_JOB, "-m", "s3wsgi", "serve"],
         environ=child_environ(
             S3WSGI_BUCKET=bucket,
             S3WSGI_ENDPOINT_URL=s3_endpoint,
@@ -279,9 +291,20 @@ def test_console_script_and_python_m_are_the_same_command():
     assert re.fullmatch(r"s3wsgi \d+\.\d+\.\d+\S*\n", result.stdout)
 
 
-def test_the_standalone_example_serves_the_bucket_from_variables(run, bucket, s3_endpoint):
+@pytest.mark.parametrize(
+    "launcher, signum",
+    [
+        ([sys.executable], signal.SIGINT),
+        ([sys.executable], signal.SIGTERM),
+        (AS_BACKGROUND_JOB, signal.SIGINT),
+    ],
+    ids=["sigint", "sigterm", "sigint-to-a-background-job"],
+)
+def test_the_standalone_example_serves_the_bucket_from_variables(
+    run, bucket, s3_endpoint, launcher, signum
+):
     server = run(
-        command=[sys.executable, str(EXAMPLES / "standalone.py")],
+        command=[*launcher, str(EXAMPLES / "standalone.py")],
         environ=child_environ(
             S3WSGI_BUCKET=bucket, S3WSGI_ENDPOINT_URL=s3_endpoint, S3WSGI_PORT="0"
         ),
@@ -290,7 +313,8 @@ def test_the_standalone_example_serves_the_bucket_from_variables(run, bucket, s3
     url = server.wait_for(re.compile(r"Serving on (http://\S+)")).group(1)
     page = requests.get(f"{url}/guide/", timeout=10)
     assert page.content == SITE["guide/index.html"][0]
-    assert server.stop(signal.SIGINT) == 0
+    assert server.stop(signum) == 0
+    assert not [line for line in server.output if "Traceback" in line]
 
 
 class Links(HTMLParser):
