@@ -507,21 +507,43 @@ def _stop(signum, frame):
     raise KeyboardInterrupt
 
 
+def _close_clients(sockets: dict) -> None:
+    """Close every client's connection as waitress does when a client goes:
+    its output buffers (temporary files past 1 MiB) closed, and a worker
+    waiting for room in them woken, to end its response and close the S3
+    stream at once."""
+    from waitress.channel import HTTPChannel
+
+    for channel in list(sockets.values()):
+        if isinstance(channel, HTTPChannel):
+            channel.handle_close()
+
+
 def _run(server, sockets: dict, banner: str) -> int:
-    """Serve until SIGINT or SIGTERM, then close the server and every
-    connection still open; exit status 0."""
-    from waitress.wasyncore import close_all
+    """Serve until SIGINT or SIGTERM, then close every connection still
+    open, stop the worker threads and close the server; exit status 0."""
+    from waitress import wasyncore
 
     print(banner, flush=True)
     # SIGINT too: a shell starts background jobs with it ignored.
     previous = {signum: signal.signal(signum, _stop) for signum in _STOP_SIGNALS}
     try:
-        # waitress's loop stops its worker threads on KeyboardInterrupt.
-        server.run()
+        # waitress's server.run(), but for the stop: that joins the workers
+        # first, and one writing to a client that reads no more would hold
+        # it for 5 s, then be left running.
+        wasyncore.loop(
+            timeout=server.adj.asyncore_loop_timeout,
+            map=sockets,
+            use_poll=server.adj.asyncore_use_poll,
+        )
     except KeyboardInterrupt:
         pass
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        close_all(sockets)
+        _close_clients(sockets)
+        server.task_dispatcher.shutdown()
+        # The listening socket and the trigger last: a worker ending a
+        # response may still pull the trigger.
+        wasyncore.close_all(sockets)
     return 0

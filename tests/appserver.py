@@ -26,15 +26,35 @@ class AppServer:
         with contextlib.suppress(OSError):  # a channel closed under its feet
             self.server.run()
 
-    def _close_channels(self):
+    def _in_loop(self, thunk) -> None:
+        """Run ``thunk`` in the server's loop thread, which owns the socket
+        map; here if that loop has ended (no trigger left to wake it)."""
+        try:
+            self.server.trigger.pull_trigger(thunk)
+        except OSError:
+            thunk()
+
+    def _close_clients(self):
+        from waitress.channel import HTTPChannel
+
+        for channel in list(self.map.values()):
+            if isinstance(channel, HTTPChannel):
+                # As waitress does when a client goes: close the channel's
+                # output buffers (past 1 MiB they are temporary files) and wake
+                # a worker waiting for room in them.
+                channel.handle_close()
+
+    def _close_all(self):
         for channel in list(self.map.values()):
             channel.close()
 
     def close(self):
-        """Stop at once: every channel closed from inside the loop (which the
-        trigger wakes), then the worker threads joined."""
-        with contextlib.suppress(OSError):  # no trigger left: the loop has ended
-            self.server.trigger.pull_trigger(self._close_channels)
-        self.thread.join(timeout=5)
-        self._close_channels()  # what a loop that ended early left open
+        """Stop at once: every client's channel closed (in the loop), so that
+        no worker waits to write; the workers joined; then the listening
+        socket and the trigger closed, which ends the loop."""
+        self._in_loop(self._close_clients)
         self.server.task_dispatcher.shutdown(timeout=5)
+        self._in_loop(self._close_all)
+        self.thread.join(timeout=5)
+        self._close_clients()  # what a loop that ended early left open
+        self._close_all()

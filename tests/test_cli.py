@@ -53,6 +53,12 @@ AS_BACKGROUND_JOB = [
 ]
 
 
+def troubles(output: list[str]) -> list[str]:
+    """The lines of a run's output that tell of a traceback or a warning
+    (Python's, as ResourceWarning, or a logger's WARNING)."""
+    return [line for line in output if "traceback" in line.lower() or "warning" in line.lower()]
+
+
 class Running:
     """A command running in the background, its output read as it comes."""
 
@@ -167,7 +173,34 @@ def test_serve_answers_over_http_and_stops_on_sigterm(run, bucket, s3_endpoint):
     assert requests.get(f"{url}missing.html", timeout=10).status_code == 404
 
     assert server.stop(signal.SIGTERM) == 0
-    assert not [line for line in server.output if "Traceback" in line or "Warning" in line]
+    assert not troubles(server.output)
+
+
+def test_serve_stopped_while_a_client_stalls_mid_body_closes_everything(
+    run, bucket, s3_endpoint, s3_client
+):
+    # 32 MiB: more than the socket buffers take, so waitress holds several
+    # MiB for the stalled client in its output buffers, temporary files past
+    # 1 MiB. Stopping must close those too: under PYTHONDEVMODE an unclosed
+    # one prints a ResourceWarning.
+    s3_client.put_object(Bucket=bucket, Key="big.bin", Body=b"\x5a" * (32 << 20))
+    server = run(
+        "serve",
+        "--bucket",
+        bucket,
+        "--endpoint-url",
+        s3_endpoint,
+        "--port",
+        "0",
+        environ=child_environ(PYTHONDEVMODE="1"),
+    )
+    url = urlsplit(server.wait_for(URL).group(0))
+    with socket.create_connection((url.hostname, url.port), timeout=10) as client:
+        client.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200 ")
+        time.sleep(1)  # the server fills its buffers for the client that reads no more
+        assert server.stop(signal.SIGTERM) == 0
+    assert not troubles(server.output)
 
 
 def test_serve_is_configured_by_s3wsgi_variables(run, bucket, s3_endpoint):
@@ -314,6 +347,8 @@ def test_the_standalone_example_serves_the_bucket_from_variables(
     page = requests.get(f"{url}/guide/", timeout=10)
     assert page.content == SITE["guide/index.html"][0]
     assert server.stop(signum) == 0
+    # waitress.serve() leaves its sockets to the process's exit, which
+    # PYTHONDEVMODE reports; the example keeps to it, as its users would.
     assert not [line for line in server.output if "Traceback" in line]
 
 
@@ -396,7 +431,7 @@ def test_demo_stops_cleanly_on_sigterm(run):
     assert requests.get(f"{docs}guide/install.html", timeout=10).status_code == 200
     assert demo.stop(signal.SIGTERM) == 0
     # Under PYTHONDEVMODE (tox), an unclosed socket or file would show here.
-    assert not [line for line in demo.output if "Traceback" in line or "Warning" in line]
+    assert not troubles(demo.output)
 
 
 class FakeS3(BaseHTTPRequestHandler):
