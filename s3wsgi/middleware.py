@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 
-from . import conditions as cond
-from . import responses
-from .paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
-from .responses import Response
-from .store import (
+from .http import conditions as cond
+from .http import responses
+from .http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
+from .http.responses import Response
+from .stores.base import (
     NotFound,
     NotModified,
     PreconditionFailed,
@@ -133,19 +133,19 @@ class S3Middleware:
         }
         if store == "boto3":
             # Imported here: boto3 costs a fast store's process 13 MiB for nothing.
-            from .boto3_store import BotoStore
+            from .stores.boto3_store import BotoStore
 
             store = BotoStore(bucket, client=client, **connection)
         elif store == "obstore":
             if client is not None:
                 raise ValueError("client: a boto3 client needs store='boto3'")
-            from .obstore_store import ObstoreStore  # optional: s3wsgi[fast]
+            from .stores.obstore_store import ObstoreStore  # optional: s3wsgi[fast]
 
             store = ObstoreStore(bucket, **connection)
         elif isinstance(store, str) or not callable(getattr(store, "get", None)):
             raise ValueError(f"store must be 'boto3', 'obstore' or a Store: {store!r}")
         if cache_max_bytes:
-            from .cache import CachingStore
+            from .stores.cache import CachingStore
 
             store = CachingStore(
                 store,

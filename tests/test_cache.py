@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from s3wsgi.boto3_store import BotoStore
-from s3wsgi.cache import CachingStore
+from s3wsgi.stores.boto3_store import BotoStore
+from s3wsgi.stores.cache import CachingStore
 
 DIGITS = b"0123456789"  # digits.txt in the test bucket
 
@@ -62,7 +62,7 @@ class Clock:
 def s3_store(bucket, s3_endpoint, store_kind):
     """A store on the test bucket, of each kind."""
     if store_kind == "obstore":
-        from s3wsgi.obstore_store import ObstoreStore
+        from s3wsgi.stores.obstore_store import ObstoreStore
 
         return ObstoreStore(bucket, endpoint_url=s3_endpoint)
     return BotoStore(bucket, endpoint_url=s3_endpoint)

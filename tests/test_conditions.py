@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from s3wsgi import conditions as c
+from s3wsgi.http import conditions as c
 
 TAG = '"abc"'
 MODIFIED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from sample_site import SITE
 
 from s3wsgi import S3Middleware
-from s3wsgi.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
-from s3wsgi.store import NotFound, S3Object
+from s3wsgi.http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
+from s3wsgi.stores.base import NotFound, S3Object
 
 KEY_PREFIX = "site/"
 # These properties judge answers, never timings: on a shared, noisy machine

@@ -13,7 +13,7 @@ from sample_site import SITE
 from wsgi_call import call, make_environ
 
 from s3wsgi import S3App, S3Middleware
-from s3wsgi.boto3_store import Body, BotoStore
+from s3wsgi.stores.boto3_store import Body, BotoStore
 
 
 class CountingClient:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from s3wsgi.store import (
+from s3wsgi.stores.base import (
     NotFound,
     NotModified,
     PreconditionFailed,
@@ -24,7 +24,7 @@ from s3wsgi.store import (
 
 pytest.importorskip("obstore")
 
-from s3wsgi.obstore_store import ObstoreStore  # noqa: E402
+from s3wsgi.stores.obstore_store import ObstoreStore  # noqa: E402
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from s3wsgi.paths import BadPath, key_for, redirect_location, wsgi_to_text
+from s3wsgi.http.paths import BadPath, key_for, redirect_location, wsgi_to_text
 
 
 def key(rest, key_prefix="", index_document="index.html"):

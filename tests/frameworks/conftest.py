@@ -8,7 +8,7 @@ import uuid
 import pytest
 from scenario import DOCS, docs_environment
 
-from s3wsgi.boto3_store import Body, BotoStore
+from s3wsgi.stores.boto3_store import Body, BotoStore
 
 
 @pytest.fixture(scope="session")

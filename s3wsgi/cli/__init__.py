@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
-from . import config
+from .. import config
 
 # How to reach the S3 server and what to serve; every other option of
 # S3Middleware (added later, e.g. a cache) gets a flag with a generic help.
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """``s3wsgi serve``: check the bucket, then serve it until stopped."""
-    from .middleware import S3App
+    from ..middleware import S3App
 
     server_settings = _server_settings(args, environ, ("host", "port", "threads"))
     options = _app_options(args, environ)
@@ -373,7 +373,7 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     except ImportError:
         raise Problem("the demo needs moto's server: pip install 's3wsgi[demo]'") from None
 
-    from .middleware import S3Middleware
+    from ..middleware import S3Middleware
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
     s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -425,7 +425,7 @@ def _isolate_from_aws() -> None:
 
 def upload_demo_site(client, bucket: str) -> int:
     """Put the bundled sample site (package data) in ``bucket``; the count."""
-    from .responses import content_type
+    from ..http.responses import content_type
 
     count = 0
     pending = [("", resources.files("s3wsgi").joinpath("demo_site"))]

@@ -29,8 +29,8 @@ from datetime import datetime
 
 from webob.datetime_utils import parse_date
 
-from .conditions import byte_span, is_later, parse_range
-from .store import (
+from ..http.conditions import byte_span, is_later, parse_range
+from .base import (
     NotFound,
     NotModified,
     PreconditionFailed,

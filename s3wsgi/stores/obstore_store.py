@@ -27,8 +27,8 @@ from datetime import datetime, timedelta, timezone
 import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
-from .conditions import parse_range
-from .store import (
+from ..http.conditions import parse_range
+from .base import (
     NotFound,
     NotModified,
     PreconditionFailed,

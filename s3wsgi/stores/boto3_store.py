@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from .store import (
+from .base import (
     NotFound,
     NotModified,
     PreconditionFailed,

@@ -1,0 +1,1 @@
+"""HTTP without I/O: paths to keys, conditional and range requests, answers."""

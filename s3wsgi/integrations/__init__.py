@@ -1,0 +1,1 @@
+"""s3wsgi inside Flask, Django, Pyramid and PasteDeploy."""
