@@ -271,6 +271,7 @@ def _serve_s3wsgi(endpoint: str, bucket: str, threads: int, store: str) -> None:
         region_name="us-east-1",
         max_pool_connections=threads,
         store=store,
+        server_threads=threads,
     )
     server = create_server(app, host="127.0.0.1", port=0, threads=threads)
     # More clients than threads queue by design: no warning per request.

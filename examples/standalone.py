@@ -22,13 +22,13 @@ import signal
 from waitress import serve
 
 from s3wsgi import S3App
-from s3wsgi.config import environ_settings, middleware_options
+from s3wsgi.options import convert_settings, environ_settings
 
 
 def make_app(settings: dict[str, str], *, threads: int) -> S3App:
     """S3App from text settings, with an S3 connection for every thread."""
     settings.setdefault("bucket", "kestrel-docs")
-    options = middleware_options(settings)
+    options = convert_settings(settings)
     options["max_pool_connections"] = max(options.get("max_pool_connections", 0), threads)
     return S3App(**options)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from .middleware import S3App, S3Middleware
+__version__ = "0.2.0"
 
-__all__ = ["S3App", "S3Middleware"]
+from .middleware import S3App, S3Middleware  # noqa: E402
+from .options import Options  # noqa: E402
+
+__all__ = ["Options", "S3App", "S3Middleware", "__version__"]

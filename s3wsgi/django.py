@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["annotations"]
+from .integrations.django import S3WSGIMiddleware, django_response, wsgi_string
+
+__all__ = ["S3WSGIMiddleware", "django_response", "wsgi_string"]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["annotations"]
+from .integrations.flask import S3Docs, config_options, in_request_context
+
+__all__ = ["S3Docs", "config_options", "in_request_context"]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["annotations"]
+from .integrations.paste import app_factory, filter_app_factory
+
+__all__ = ["app_factory", "filter_app_factory"]

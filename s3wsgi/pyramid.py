@@ -2,4 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["annotations"]
+from .integrations.pyramid import (
+    REGISTRY_KEY,
+    SETTINGS_PREFIX,
+    S3Response,
+    includeme,
+    tween_factory,
+)
+
+__all__ = ["REGISTRY_KEY", "SETTINGS_PREFIX", "S3Response", "includeme", "tween_factory"]

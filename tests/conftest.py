@@ -73,10 +73,10 @@ def make_middleware(bucket, s3_endpoint, store_kind):
     from s3wsgi import S3Middleware
 
     def make(app=host_app, **options):
-        options.setdefault("bucket", bucket)
-        options.setdefault("endpoint_url", s3_endpoint)
-        if store_kind != "boto3":
-            options.setdefault("store", store_kind)
+        options.setdefault("store", store_kind)
+        if isinstance(options["store"], str):  # a ready store knows its bucket
+            options.setdefault("bucket", bucket)
+            options.setdefault("endpoint_url", s3_endpoint)
         return S3Middleware(app, **options)
 
     return make

@@ -24,7 +24,8 @@ import pytest
 import requests
 from sample_site import SITE
 
-from s3wsgi.cli import check_bucket
+from s3wsgi import Options
+from s3wsgi.cli.serve import check_bucket
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 URL = re.compile(r"http://127\.0\.0\.1:\d+/\S*")
@@ -304,12 +305,24 @@ def test_serve_without_a_bucket_is_a_usage_error():
         (("--bucket", "docs", "--port", "70000"), {}, "--port: '70000' is not between 0 and"),
         (("--bucket", "docs", "--read-timeout", "soon"), {}, "--read-timeout: 'soon' is not a"),
         (("--bucket", "docs"), {"S3WSGI_BUKET": "docs"}, "S3WSGI_BUKET: unknown setting"),
-        (("--bucket", "docs", "--prefix", "docs"), {}, "prefix must start with '/'"),
+        (("--bucket", "docs", "--prefix", "docs"), {}, "--prefix must start with '/'"),
+        # The flag the user wrote, not the Python option's name.
+        (("--bucket", "docs", "--chunk-size", "1024"), {}, "--chunk-size must be at least 64"),
+        (
+            ("--bucket", "docs", "--deadline", "5"),
+            {},
+            "--deadline (5 s) must be at least --connect-timeout + --read-timeout",
+        ),
+        (("--bucket", "docs", "--store", "s4"), {}, "--store: 's4' is not one of auto,"),
+        (("--bucket", "docs", "--nope"), {}, "unrecognized arguments: --nope"),
+        # A live boto3 client cannot come from a command line.
+        (("--bucket", "docs", "--client", "x"), {}, "unrecognized arguments: --client x"),
     ],
 )
 def test_bad_settings_are_one_clear_usage_error(args, variables, message):
     result = s3wsgi("serve", *args, **variables)
     assert result.returncode == 2
+    assert result.stderr.startswith("usage: s3wsgi serve --bucket BUCKET [options]\n")
     assert f"s3wsgi serve: error: {message}" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -497,7 +510,7 @@ def fake_s3():
 )
 def test_the_bucket_check_says_what_s3_refused(fake_s3, head, get, reason):
     endpoint = fake_s3(head=head, get=get)
-    problem = check_bucket({"bucket": "docs", "endpoint_url": endpoint})
+    problem = check_bucket(Options(bucket="docs", endpoint_url=endpoint))
     assert problem.startswith(f"cannot serve bucket 'docs' at {endpoint}: {reason}")
     assert "\n" not in problem
 
@@ -513,7 +526,7 @@ def test_a_readable_bucket_without_list_permission_passes_the_check(fake_s3, get
     # HeadBucket needs s3:ListBucket; reading the index document shows the
     # credentials can read objects all the same.
     endpoint = fake_s3(head=(403, {}), get=get)
-    assert check_bucket({"bucket": "docs", "endpoint_url": endpoint}) is None
+    assert check_bucket(Options(bucket="docs", endpoint_url=endpoint)) is None
 
 
 def test_serve_with_refused_credentials_says_so_in_one_line(fake_s3):
@@ -524,3 +537,13 @@ def test_serve_with_refused_credentials_says_so_in_one_line(fake_s3):
         f"s3wsgi: cannot serve bucket 'docs' at {endpoint}: "
         "the credentials were refused (InvalidAccessKeyId)\n"
     )
+
+
+def test_every_option_of_serve_is_in_its_help_with_its_variable():
+    from s3wsgi import options
+
+    result = s3wsgi("serve", "--help")
+    assert result.returncode == 0
+    for name in options.command_line_options():
+        assert options.flag(name) in result.stdout, name
+        assert options.environ_name(name) in result.stdout, name

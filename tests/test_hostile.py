@@ -24,7 +24,7 @@ from sample_site import SITE
 
 from s3wsgi import S3Middleware
 from s3wsgi.http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
-from s3wsgi.stores.base import NotFound, S3Object
+from s3wsgi.stores.base import NotFound, ObjectRequest, S3Object
 
 KEY_PREFIX = "site/"
 # These properties judge answers, never timings: on a shared, noisy machine
@@ -136,22 +136,19 @@ class RecordingStore:
             raise NotFound()
         return self.objects[key]
 
-    def head(self, key: str) -> S3Object:
-        data = self._find(key)
+    def head(self, request: ObjectRequest) -> S3Object:
+        data = self._find(request.key)
         return S3Object(200, {"content-length": str(len(data)), "etag": '"e"'})
 
-    def get(self, key: str, **params) -> S3Object:
-        data = self._find(key)
+    def get(self, request: ObjectRequest) -> S3Object:
+        data = self._find(request.key)
         return S3Object(200, {"content-length": str(len(data)), "etag": '"e"'}, [data])
 
 
 def recording_middleware(**options) -> tuple[S3Middleware, RecordingStore]:
     objects = {KEY_PREFIX + key: body for key, (body, _) in SITE.items()}
     store = RecordingStore(objects)
-    middleware = S3Middleware(
-        host_app_stub, bucket="hostile-bucket", key_prefix=KEY_PREFIX, **options
-    )
-    middleware.store = store
+    middleware = S3Middleware(host_app_stub, store=store, key_prefix=KEY_PREFIX, **options)
     return middleware, store
 
 

@@ -42,8 +42,8 @@ def opened_bodies(monkeypatch):
     bodies = []
     original = BotoStore.get
 
-    def get(self, key, **params):
-        obj = original(self, key, **params)
+    def get(self, request):
+        obj = original(self, request)
         bodies.append(obj.body)
         return obj
 
@@ -54,7 +54,7 @@ def opened_bodies(monkeypatch):
 
 
 def _is_closed(body: Body) -> bool:
-    return body._stream._raw_stream.closed
+    return body.closed
 
 
 def recording_app(seen):
@@ -290,22 +290,30 @@ def test_body_is_streamed_in_large_chunks(s3_client, bucket, counting, opened_bo
     assert len(sizes) <= 5
 
 
-def test_closing_a_half_read_body_drops_the_s3_connection(s3_client, bucket, counting):
+def test_closing_a_half_read_body_drops_the_s3_connection(
+    s3_client, bucket, counting, opened_bodies
+):
     s3_client.put_object(Bucket=bucket, Key="big.bin", Body=os.urandom(2 * 1024 * 1024))
     app = S3Middleware(recording_app([]), bucket=bucket, client=counting.client)
     result = app(make_environ("/docs/big.bin"), lambda *a: None)
     next(iter(result))
-    assert not _is_closed(result)
+    [body] = opened_bodies
+    assert not _is_closed(body)
     result.close()
-    assert _is_closed(result)
+    assert _is_closed(body)
 
 
 def test_one_client_per_process_shared_by_threads(bucket, s3_endpoint):
     app = S3Middleware(
-        recording_app([]), bucket=bucket, endpoint_url=s3_endpoint, max_pool_connections=48
+        recording_app([]),
+        bucket=bucket,
+        endpoint_url=s3_endpoint,
+        max_pool_connections=48,
+        store="boto3",
     )
+    store = app.store.inner  # inside the retrying, breaker-guarded store
     clients = []
-    threads = [threading.Thread(target=lambda: clients.append(app.store.client)) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: clients.append(store.client)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -314,24 +322,26 @@ def test_one_client_per_process_shared_by_threads(bucket, s3_endpoint):
     config = clients[0].meta.config
     assert config.max_pool_connections == 48
     assert config.connect_timeout == 3 and config.read_timeout == 15
-    assert config.retries == {"total_max_attempts": 3, "mode": "standard"}
+    # One attempt per call: retries are the middleware's, within its deadline.
+    assert config.retries == {"total_max_attempts": 1, "mode": "standard"}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_process_makes_its_own_client(bucket, s3_endpoint):
-    app = S3Middleware(recording_app([]), bucket=bucket, endpoint_url=s3_endpoint)
-    parent = app.store.client
+    app = S3Middleware(recording_app([]), bucket=bucket, endpoint_url=s3_endpoint, store="boto3")
+    store = app.store.inner
+    parent = store.client
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
-        ok = app.store.client is not parent and call(app, "/docs/digits.txt").code == 200
+        ok = store.client is not parent and call(app, "/docs/digits.txt").code == 200
         os.write(write, b"1" if ok else b"0")
         os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     with os.fdopen(read, "rb") as pipe:
         assert pipe.read() == b"1"
-    assert app.store.client is parent
+    assert store.client is parent
 
 
 # --- options -----------------------------------------------------------------

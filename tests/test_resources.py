@@ -91,7 +91,10 @@ def get_small(url: str) -> tuple[int, bytes]:
 def test_hundreds_of_clients_leaving_mid_body_leak_no_descriptor_or_thread(
     make_middleware, big_bucket, serve
 ):
-    url = serve(make_middleware(max_pool_connections=16), threads=8)
+    # As many S3 turns as threads: counted, never refused, so the count
+    # shows that each client that left gave its turn back.
+    app = make_middleware(max_pool_connections=16, server_threads=8, max_s3_requests=8)
+    url = serve(app, threads=8)
     port = urlsplit(url).port
     # Warm up at the concurrency of the run, so the S3 client, its pool and
     # waitress's threads exist before the counts are taken.
@@ -128,6 +131,7 @@ def test_hundreds_of_clients_leaving_mid_body_leak_no_descriptor_or_thread(
     )
     assert fds_after <= fds_before + SLACK
     assert threads_after <= threads_before
+    assert app.bulkhead.inside == 0
 
 
 @pytest.fixture

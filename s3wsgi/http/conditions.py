@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-
-from webob.datetime_utils import parse_date
+from datetime import datetime, timezone
+from email.utils import mktime_tz, parsedate_tz
 
 # If-Match: * / If-None-Match: * -- "any current representation".
 ANY = "*"
+
+# One range of bytes=: (first, last) with last possibly None (to the end),
+# or (None, suffix_length).
+ByteRange = tuple[int | None, int | None]
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|\Z)')
 _BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*(\d{0,19})\s*-\s*(\d{0,19})\s*\Z", re.I)
@@ -35,8 +38,7 @@ class Conditions:
     if_none_match: str | list[EntityTag] | None = None
     if_modified_since: datetime | None = None
     if_unmodified_since: datetime | None = None
-    # (first, last) with last possibly None, or (None, suffix_length).
-    range: tuple[int | None, int | None] | None = None
+    range: ByteRange | None = None
     if_range: EntityTag | datetime | None = None
 
 
@@ -58,7 +60,24 @@ def parse_entity_tags(value: str | None) -> str | list[EntityTag] | None:
     return tags or None
 
 
-def parse_range(value: str | None) -> tuple[int | None, int | None] | None:
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110 §5.6.7, and the obsolete forms) in UTC, or None
+    for a missing or invalid one, which RFC 9110 §13.1.3 says to ignore: a
+    date out of Python's range (year 10000, or 99999999999) included."""
+    if not value:
+        return None
+    try:
+        fields = parsedate_tz(value)
+        if fields is None:
+            return None
+        if fields[9] is None:
+            fields = (*fields[:9], 0)  # no zone given: HTTP dates are GMT
+        return datetime.fromtimestamp(mktime_tz(fields), timezone.utc)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+
+
+def parse_range(value: str | None) -> ByteRange | None:
     """One ``bytes=`` range, or None: absent, malformed, or several ranges.
 
     Several ranges are answered with the whole object (SPEC.md §5), which
@@ -85,7 +104,7 @@ def parse_if_range(value: str | None) -> EntityTag | datetime | None:
     tags = parse_entity_tags(value)
     if isinstance(tags, list) and len(tags) == 1:
         return tags[0]
-    return parse_date(value) or EntityTag(value, weak=True)
+    return parse_http_date(value) or EntityTag(value, weak=True)
 
 
 def parse_conditions(environ: dict, *, with_range: bool) -> Conditions:
@@ -94,8 +113,8 @@ def parse_conditions(environ: dict, *, with_range: bool) -> Conditions:
     conditions = Conditions(
         if_match=parse_entity_tags(get("HTTP_IF_MATCH")),
         if_none_match=parse_entity_tags(get("HTTP_IF_NONE_MATCH")),
-        if_modified_since=parse_date(get("HTTP_IF_MODIFIED_SINCE")),
-        if_unmodified_since=parse_date(get("HTTP_IF_UNMODIFIED_SINCE")),
+        if_modified_since=parse_http_date(get("HTTP_IF_MODIFIED_SINCE")),
+        if_unmodified_since=parse_http_date(get("HTTP_IF_UNMODIFIED_SINCE")),
     )
     if with_range:
         conditions.range = parse_range(get("HTTP_RANGE"))
@@ -104,67 +123,69 @@ def parse_conditions(environ: dict, *, with_range: bool) -> Conditions:
     return conditions
 
 
-def range_header(byte_range: tuple[int | None, int | None]) -> str:
+def range_header(byte_range: ByteRange) -> str:
     first, last = byte_range
     if first is None:
         return f"bytes=-{last}"
     return f"bytes={first}-{'' if last is None else last}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class GetPlan:
-    """GetObject parameters that answer a request in one S3 call."""
+    """What one GetObject is asked so that S3's answer is the client's: the
+    range and validators to pass on, with S3's meaning."""
 
-    params: dict
-    # params["IfMatch"] stands for If-Range: S3's 412 then means "send the
-    # whole object", so ask again without Range and without IfMatch.
+    range: ByteRange | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: datetime | None = None
+    if_unmodified_since: datetime | None = None
+    # if_match stands for If-Range: S3's 412 then means "send the whole
+    # object", so ask again without the range and without if_match.
     if_range_guard: bool = False
 
 
 def plan_get(conditions: Conditions) -> GetPlan | None:
-    """GetObject parameters for these conditions, or None when S3 cannot be
-    trusted to evaluate them exactly and the caller must decide locally.
+    """The GetObject for these conditions, or None when S3 cannot be trusted
+    to evaluate them exactly and the caller must decide locally.
 
     RFC 9110 §13.2.2: If-Unmodified-Since counts only without If-Match, and
     If-Modified-Since only without If-None-Match -- S3-compatible servers
     differ here, so the ignored one is never sent.
     """
-    params: dict = {}
+    asked: dict = {}
     if_match = conditions.if_match
     if if_match == ANY:
         pass  # true for any object that exists: nothing to ask
     elif if_match is not None:
         if len(if_match) != 1 or if_match[0].weak:
             return None  # a list, or a weak tag that never matches strongly
-        params["IfMatch"] = if_match[0].tag
+        asked["if_match"] = if_match[0].tag
     elif conditions.if_unmodified_since is not None:
-        params["IfUnmodifiedSince"] = conditions.if_unmodified_since
+        asked["if_unmodified_since"] = conditions.if_unmodified_since
 
     if_none_match = conditions.if_none_match
     if if_none_match is not None:
         if if_none_match == ANY or len(if_none_match) != 1:
             return None
         # Weak comparison: W/"x" matches "x"; S3 knows only strong tags.
-        params["IfNoneMatch"] = if_none_match[0].tag
+        asked["if_none_match"] = if_none_match[0].tag
     elif conditions.if_modified_since is not None:
-        params["IfModifiedSince"] = conditions.if_modified_since
+        asked["if_modified_since"] = conditions.if_modified_since
 
     byte_range = conditions.range
     if byte_range is None:
-        return GetPlan(params)
+        return GetPlan(**asked)
     if byte_range == (None, 0):
         return None  # satisfiable by nothing: a 416 needs the size
     if_range = conditions.if_range
     if if_range is None:
-        params["Range"] = range_header(byte_range)
-        return GetPlan(params)
+        return GetPlan(range=byte_range, **asked)
     if isinstance(if_range, EntityTag):
         if if_range.weak:
-            return GetPlan(params)  # never matches strongly: whole object
+            return GetPlan(**asked)  # never matches strongly: whole object
         if if_match is None and conditions.if_unmodified_since is None:
-            params["Range"] = range_header(byte_range)
-            params["IfMatch"] = if_range.tag
-            return GetPlan(params, if_range_guard=True)
+            return GetPlan(range=byte_range, if_match=if_range.tag, if_range_guard=True, **asked)
     return None
 
 
@@ -215,7 +236,7 @@ def range_applies(conditions: Conditions, etag: str | None, last_modified: datet
     return last_modified is not None and last_modified == if_range
 
 
-def byte_span(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int] | None:
+def byte_span(byte_range: ByteRange, size: int) -> tuple[int, int] | None:
     """The first and last byte a range selects of ``size`` bytes, or None when
     it is unsatisfiable (RFC 9110 §14.1.1: a first-pos at or past the end, or
     a zero suffix). A suffix longer than the object selects all of it."""

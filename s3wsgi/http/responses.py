@@ -6,6 +6,8 @@ import mimetypes
 from collections.abc import Iterable
 from http import HTTPStatus
 
+from .bodies import close
+
 # The built-in table only: guesses must not depend on the host's
 # /etc/mime.types. Modern web types Python's table lacks or names oddly.
 _MEDIA_TYPES = mimetypes.MimeTypes()
@@ -75,17 +77,9 @@ class Response:
     def __call__(self, environ, start_response):
         start_response(f"{self.status.value} {self.status.phrase}", self.headers)
         if environ["REQUEST_METHOD"] == "HEAD":
-            discard(self.body)
+            close(self.body)
             return []
         return self.body
-
-
-def discard(body: Iterable[bytes]) -> None:
-    """Close a body that will not be sent (no answer to HEAD has one), so its
-    S3 stream is released now."""
-    close = getattr(body, "close", None)
-    if close is not None:
-        close()
 
 
 def content_type(reported: str | None, key: str) -> str:
@@ -171,11 +165,43 @@ def range_not_satisfiable(size: int, extra: list[tuple[str, str]]) -> Response:
     )
 
 
-def error_response(status: int, extra: list[tuple[str, str]]) -> Response:
+def error_response(
+    status: int, extra: list[tuple[str, str]], *, retry_after: int | None = None
+) -> Response:
+    """502, 503 or 504; a 503 says when to try again (RFC 9110 §10.2.3)."""
     headers = []
     if status == HTTPStatus.SERVICE_UNAVAILABLE:
-        headers.append(("Retry-After", "5"))
+        headers.append(("Retry-After", str(retry_after or 5)))
     return text_response(HTTPStatus(status), extra, *headers)
+
+
+def make_private(response: Response, vary: str) -> None:
+    """Keep an answer out of shared caches (RFC 9111 §5.2.2.7): ``private``
+    in its Cache-Control, ``public`` and ``s-maxage`` dropped and the rest
+    kept, and ``vary`` (what decided who may see it) added to its Vary."""
+    headers = response.headers
+    directives = ["private"]
+    vary_names = [name.strip() for name in vary.split(",") if name.strip()]
+    kept = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "cache-control":
+            for directive in value.split(","):
+                directive = directive.strip()
+                word = directive.split("=", 1)[0].strip().lower()
+                if directive and word not in ("public", "private", "s-maxage"):
+                    directives.append(directive)
+        elif lowered == "vary":
+            vary_names += [n.strip() for n in value.split(",") if n.strip()]
+        else:
+            kept.append((name, value))
+    kept.append(("Cache-Control", ", ".join(directives)))
+    if vary_names:
+        seen: dict[str, str] = {}
+        for name in vary_names:
+            seen.setdefault(name.lower(), name)
+        kept.append(("Vary", ", ".join(seen.values())))
+    response.headers = kept
 
 
 def options_response(extra: list[tuple[str, str]]) -> Response:

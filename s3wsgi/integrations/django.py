@@ -29,9 +29,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.utils.module_loading import import_string
 
-from ..config import middleware_options
-from ..http.responses import Response, discard
-from ..middleware import S3Middleware
+from ..http.bodies import close
+from ..http.responses import Response
+from ..middleware import Mount
+from ..options import Options
 
 # The Django request being answered, for ``authorize``: the core calls it
 # with the environ, the settings' callable wants the request.
@@ -40,15 +41,10 @@ _current_request: contextvars.ContextVar[HttpRequest] = contextvars.ContextVar(
 )
 
 
-def _wrapped_app(environ, start_response):
-    """Stands for the rest of Django's stack; never called (see ``fallthrough``)."""
-    raise RuntimeError("s3wsgi.django: fallthrough goes to get_response")
-
-
 class S3WSGIMiddleware:
     """Answer requests under ``S3WSGI["prefix"]`` from S3, pass the rest on.
 
-    Configured by the ``S3WSGI`` setting: a dict of the keyword options of
+    Configured by the ``S3WSGI`` setting: a dict of the options of
     :class:`~s3wsgi.S3Middleware` (text is converted as for .ini files), where
     ``authorize`` is a callable, or the dotted path of one, that receives the
     Django request and returns whether it may read the bucket.
@@ -64,10 +60,10 @@ class S3WSGIMiddleware:
             authorize = import_string(authorize)
         self.authorize = authorize
         try:
-            self.middleware = S3Middleware(
-                _wrapped_app,
-                authorize=None if authorize is None else self._authorize,
-                **middleware_options(options),
+            self.middleware = Mount(
+                Options.from_settings(
+                    options, authorize=None if authorize is None else self._authorize
+                )
             )
         except (TypeError, ValueError) as error:
             raise ImproperlyConfigured(f"S3WSGI: {error}") from None
@@ -89,7 +85,7 @@ class S3WSGIMiddleware:
             answer = self.middleware.respond(environ, rest)
         finally:
             _current_request.reset(token)
-        if not isinstance(answer, Response):  # fallthrough: the key is missing
+        if answer is None:  # fallthrough: the key is missing
             return self.get_response(request)
         return django_response(answer, head=request.method == "HEAD")
 
@@ -111,7 +107,7 @@ def django_response(answer: Response, *, head: bool) -> StreamingHttpResponse:
     """
     body = answer.body
     if head:
-        discard(body)
+        close(body)
         body = ()
     response = StreamingHttpResponse(body, status=answer.status.value)
     names = {name.lower() for name, _ in answer.headers}

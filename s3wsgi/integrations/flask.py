@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask
 
-from ..config import environ_settings, middleware_options
 from ..middleware import S3Middleware
+from ..options import convert_settings, environ_settings
 
 
 class S3Docs:
@@ -71,7 +71,7 @@ class S3Docs:
 def config_options(config: Mapping[str, object]) -> dict[str, object]:
     """The middleware's options from ``S3WSGI_*`` keys of a Flask config."""
     # Text (from the environment, say) is converted; a boto3 client is kept.
-    return middleware_options(environ_settings(config))
+    return convert_settings(environ_settings(config))
 
 
 def in_request_context(app: Flask, check: Callable[[], object]) -> Callable[[dict], bool]:

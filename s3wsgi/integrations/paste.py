@@ -12,23 +12,23 @@
     prefix = /docs
 
 Every option of :class:`~s3wsgi.S3Middleware` may be given; text is
-converted by :mod:`s3wsgi.config` (``fallthrough = yes``, ``read_timeout =
+converted by :mod:`s3wsgi.options` (``fallthrough = yes``, ``read_timeout =
 30``, ``headers`` one ``Name: value`` per line, ``authorize =
 package.module:callable``).
 """
 
 from __future__ import annotations
 
-from ..config import middleware_options
 from ..middleware import S3App, S3Middleware
+from ..options import Options
 
 
 def app_factory(global_conf, **local_conf) -> S3App:
     """``paste.app_factory``: the bucket as a complete app, at ``/`` by default."""
-    return S3App(**middleware_options(local_conf))
+    return S3App(Options.from_settings({"prefix": "/", **local_conf}))
 
 
 def filter_app_factory(app, global_conf, **local_conf) -> S3Middleware:
     """``paste.filter_app_factory``: ``app`` with the bucket under ``prefix``
     (``/docs`` by default)."""
-    return S3Middleware(app, **middleware_options(local_conf))
+    return S3Middleware(app, Options.from_settings(local_conf))

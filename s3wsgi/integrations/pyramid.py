@@ -27,9 +27,9 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response as PyramidResponse
 
-from ..config import middleware_options
 from ..http.responses import Response
-from ..middleware import S3Middleware
+from ..middleware import Mount
+from ..options import Options
 
 SETTINGS_PREFIX = "s3wsgi."
 REGISTRY_KEY = "s3wsgi.middleware"
@@ -37,11 +37,6 @@ REGISTRY_KEY = "s3wsgi.middleware"
 # The Pyramid request being answered, for ``authorize``: the core calls it
 # with the environ, the setting's callable wants the request.
 _current_request: contextvars.ContextVar[Request] = contextvars.ContextVar("s3wsgi_pyramid_request")
-
-
-def _wrapped_app(environ, start_response):
-    """Stands for the rest of Pyramid's stack; never called (see ``fallthrough``)."""
-    raise RuntimeError("s3wsgi.pyramid: fallthrough goes to the next handler")
 
 
 def includeme(config: Configurator) -> None:
@@ -57,10 +52,10 @@ def includeme(config: Configurator) -> None:
     authorize = options.pop("authorize", None)
     if isinstance(authorize, str):
         authorize = config.maybe_dotted(authorize.strip()) if authorize.strip() else None
-    middleware = S3Middleware(
-        _wrapped_app,
-        authorize=None if authorize is None else _authorize_with(authorize),
-        **middleware_options(options),
+    middleware = Mount(
+        Options.from_settings(
+            options, authorize=None if authorize is None else _authorize_with(authorize)
+        )
     )
     config.registry[REGISTRY_KEY] = middleware
     config.add_tween("s3wsgi.integrations.pyramid.tween_factory")
@@ -68,7 +63,7 @@ def includeme(config: Configurator) -> None:
 
 def tween_factory(handler, registry):
     """The tween: claimed paths get the middleware's answer, others ``handler``'s."""
-    middleware: S3Middleware = registry[REGISTRY_KEY]
+    middleware: Mount = registry[REGISTRY_KEY]
 
     def s3wsgi_tween(request: Request):
         # The environ's PATH_INFO is WSGI's latin-1 string, as the core
@@ -81,7 +76,7 @@ def tween_factory(handler, registry):
             answer = middleware.respond(request.environ, rest)
         finally:
             _current_request.reset(token)
-        if not isinstance(answer, Response):  # fallthrough: the key is missing
+        if answer is None:  # fallthrough: the key is missing
             return handler(request)
         return S3Response(
             status=f"{answer.status.value} {answer.status.phrase}",

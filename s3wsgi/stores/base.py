@@ -1,21 +1,25 @@
-"""The seam between the middleware and S3: what a store returns and raises.
+"""The seam between the middleware and S3: what a store is asked, what it
+answers, and what it raises.
 
-A store reads one bucket. ``get`` takes GetObject's conditional and range
-parameters (``Range``, ``IfMatch``, ``IfNoneMatch``, ``IfModifiedSince``,
-``IfUnmodifiedSince``) with S3's meaning, and answers an :class:`S3Object`
-or raises one of the :class:`StoreError` below; ``head`` takes a key only.
-The default implementation is :mod:`s3wsgi.boto3_store`.
+A store reads one bucket. It is asked with an :class:`ObjectRequest` (a key,
+and optionally one byte range and GetObject's validators, with S3's meaning)
+and answers an :class:`S3Object`, or raises one of the :class:`StoreError`
+below. Two stores ship: :mod:`s3wsgi.stores.boto3_store` and
+:mod:`s3wsgi.stores.obstore_store`; :mod:`s3wsgi.stores.cache` and
+:mod:`s3wsgi.stores.resilient` wrap either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from webob.datetime_utils import parse_date
+from ..http.conditions import ByteRange, parse_http_date
 
-# What of S3's answer reaches the client (SPEC.md §4); never any x-amz-*.
+# What of S3's answer reaches the client (README, "HTTP behaviour"); never
+# any x-amz-* header.
 FORWARDED_HEADERS = (
     "content-type",
     "content-length",
@@ -29,6 +33,75 @@ FORWARDED_HEADERS = (
     "expires",
 )
 
+# S3 answers a missing key with 403 when the caller may not ListBucket, and
+# a HeadObject error has no body, so only its status (as a code) is known.
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404", "AccessDenied", "403"})
+THROTTLED_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "503", "RequestLimitExceeded", "Throttling"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How a store reaches S3. These defaults are the options' defaults.
+
+    With them, one attempt that S3 never answers fails within connect plus
+    read timeout (18 s); :mod:`s3wsgi.stores.resilient` bounds the attempts.
+    """
+
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    addressing_style: str | None = None
+    connect_timeout: float = 3.0
+    # Applies to each read, so a long body is never cut short.
+    read_timeout: float = 15.0
+    # At least the server's thread count, so no thread waits for, or churns,
+    # a connection.
+    max_pool_connections: int = 32
+    chunk_size: int = 256 * 1024
+
+
+class Budget:
+    """The seconds a client's request may still spend on S3, across its S3
+    calls, their retries, and its wait for a turn (the deadline option)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def spend(self, seconds: float) -> None:
+        self.seconds -= seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRequest:
+    """One GetObject or HeadObject: a key, and what S3 is asked to evaluate.
+
+    ``range`` is one byte range as :func:`s3wsgi.http.conditions.parse_range`
+    gives it; the validators are single strong entity tags (with quotes) and
+    dates, with S3's meaning. ``budget`` is what the client's request may
+    still spend waiting on S3, shared by its calls, or None for no bound.
+    """
+
+    key: str
+    range: ByteRange | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: datetime | None = None
+    if_unmodified_since: datetime | None = None
+    budget: Budget | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return (
+            self.range is not None
+            or self.if_match is not None
+            or self.if_none_match is not None
+            or self.if_modified_since is not None
+            or self.if_unmodified_since is not None
+        )
+
 
 class StoreError(Exception):
     """An S3 answer other than the object."""
@@ -39,6 +112,8 @@ class NotFound(StoreError):
 
 
 class NotModified(StoreError):
+    """S3's 304, with what of its headers is forwarded (often little)."""
+
     def __init__(self, headers: dict[str, str]):
         super().__init__("not modified")
         self.headers = headers
@@ -55,11 +130,27 @@ class RangeNotSatisfiable(StoreError):
 
 
 class UpstreamError(StoreError):
-    """S3 is unreachable, refuses us, or is overloaded: 502, 503 or 504."""
+    """S3 is unreachable, refuses us, or is overloaded: 502, 503 or 504.
 
-    def __init__(self, status: int):
+    :param transport: the request got no answer from S3 at all (refused,
+        reset, timed out): what the circuit breaker counts.
+    :param retryable: another attempt may succeed.
+    :param retry_after: seconds a client should wait, for a 503.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        transport: bool = False,
+        retryable: bool = False,
+        retry_after: int | None = None,
+    ):
         super().__init__(f"upstream error {status}")
         self.status = status
+        self.transport = transport
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class S3Object:
@@ -78,24 +169,41 @@ class S3Object:
 
     @property
     def last_modified(self) -> datetime | None:
-        return parse_date(self.headers.get("last-modified"))
+        return parse_http_date(self.headers.get("last-modified"))
 
     @property
-    def size(self) -> int:
-        """The whole object's size, also when this is a part of it."""
+    def size(self) -> int | None:
+        """The whole object's size, also when this is a part of it; None if
+        S3 did not say it in a form we can read."""
         content_range = self.headers.get("content-range")
-        if content_range:
-            return int(content_range.rpartition("/")[2])
-        return int(self.headers.get("content-length", 0))
+        text = content_range.rpartition("/")[2] if content_range else None
+        if text is None:
+            text = self.headers.get("content-length", "")
+        return int(text) if text.isdigit() else None
+
+    def close(self) -> None:
+        """Release the body's S3 connection (a no-op for HEAD)."""
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
 
 
 def forwarded_headers(raw: dict[str, str]) -> dict[str, str]:
+    """The allowlisted headers of ``raw``, whose names are lower case."""
     return {name: raw[name] for name in FORWARDED_HEADERS if name in raw}
 
 
 class Store(Protocol):
-    """What the middleware needs of S3."""
+    """What the middleware needs of S3.
 
-    def head(self, key: str) -> S3Object: ...
+    ``get`` is GetObject: the object's bytes (``body``, an iterable whose
+    ``close()`` releases the connection), status 200, or 206 for a range.
+    ``head`` is HeadObject: the same headers, no body. Both evaluate the
+    request's validators as S3 does and raise :class:`NotFound`,
+    :class:`NotModified`, :class:`PreconditionFailed`,
+    :class:`RangeNotSatisfiable` or :class:`UpstreamError`; nothing else.
+    """
 
-    def get(self, key: str, **params) -> S3Object: ...
+    def get(self, request: ObjectRequest) -> S3Object: ...
+
+    def head(self, request: ObjectRequest) -> S3Object: ...

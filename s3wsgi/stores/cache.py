@@ -27,18 +27,21 @@ import time
 from collections import OrderedDict
 from datetime import datetime
 
-from webob.datetime_utils import parse_date
-
-from ..http.conditions import byte_span, is_later, parse_range
+from ..http.conditions import Conditions, EntityTag, byte_span, evaluate, parse_http_date
 from .base import (
     NotFound,
     NotModified,
+    ObjectRequest,
     PreconditionFailed,
     RangeNotSatisfiable,
     S3Object,
     Store,
     UpstreamError,
 )
+
+# The options' defaults.
+DEFAULT_TTL = 60.0
+DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024
 
 # What an entry costs beyond its bytes: the objects and dict slots around them.
 _ENTRY_OVERHEAD = 512
@@ -54,7 +57,7 @@ class _Entry:
         self.headers = headers
         self.data = data
         self.etag = headers.get("etag")
-        self.last_modified: datetime | None = parse_date(headers.get("last-modified"))
+        self.last_modified: datetime | None = parse_http_date(headers.get("last-modified"))
         self.expires = expires
         self.cost = _ENTRY_OVERHEAD + len(key) + len(data or b"")
         if data is not None:
@@ -72,7 +75,7 @@ class _Flight:
 
 
 class CachingStore:
-    """A :class:`~s3wsgi.store.Store` that keeps small objects of ``inner`` in memory.
+    """A :class:`~s3wsgi.stores.base.Store` that keeps small objects of ``inner`` in memory.
 
     :param inner: the store that reads S3.
     :param max_bytes: what the kept objects may occupy, bytes and headers.
@@ -86,8 +89,8 @@ class CachingStore:
         inner: Store,
         *,
         max_bytes: int,
-        ttl: float = 60.0,
-        max_object_bytes: int = 1024 * 1024,
+        ttl: float = DEFAULT_TTL,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
         clock=time.monotonic,
     ):
         if max_bytes <= 0 or ttl < 0 or max_object_bytes < 0:
@@ -116,26 +119,35 @@ class CachingStore:
         entry = self._entries.get(key)
         return entry is not None and entry.data is not None
 
-    def head(self, key: str) -> S3Object:
-        entry, _ = self._validated(key, fill=False)
+    def fresh(self, key: str) -> bool:
+        """Whether a request for ``key`` is answered without asking S3."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.data is not None and self._clock() < entry.expires
+
+    def head(self, request: ObjectRequest) -> S3Object:
+        entry, _ = self._validated(request, fill=False)
         if entry is None or entry.data is None:
-            return self.inner.head(key)
+            return self.inner.head(request)
+        _evaluate(entry, request)
         return S3Object(200, entry.headers)
 
-    def get(self, key: str, **params) -> S3Object:
-        entry, streaming = self._validated(key, fill=True)
+    def get(self, request: ObjectRequest) -> S3Object:
+        entry, streaming = self._validated(request, fill=True)
         if streaming is not None:
             # Read to decide that the object is too large to keep.
-            if not params:
+            if not request.conditional:
                 return streaming
-            streaming.body.close()
+            streaming.close()
         if entry is None or entry.data is None:
-            return self.inner.get(key, **params)
-        return _answer(entry, params)
+            return self.inner.get(request)
+        return _answer(entry, request)
 
-    def _validated(self, key: str, *, fill: bool) -> tuple[_Entry | None, S3Object | None]:
+    def _validated(
+        self, request: ObjectRequest, *, fill: bool
+    ) -> tuple[_Entry | None, S3Object | None]:
         """The key's entry, fresh or just revalidated, or None; and, for the
         one request that read a too large object, that object's answer."""
+        key = request.key
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and self._clock() < entry.expires:
@@ -153,40 +165,47 @@ class CachingStore:
             flight.done.wait()
             return flight.entry, None
         try:
-            flight.entry, streaming = self._fetch(key, entry)
+            flight.entry, streaming = self._fetch(request, entry)
             return flight.entry, streaming
         finally:
             with self._lock:
                 del self._flights[key]
             flight.done.set()
 
-    def _fetch(self, key: str, stale: _Entry | None) -> tuple[_Entry | None, S3Object | None]:
+    def _fetch(
+        self, request: ObjectRequest, stale: _Entry | None
+    ) -> tuple[_Entry | None, S3Object | None]:
         """One GetObject: conditional for a stale entry, else the whole object."""
+        key = request.key
         try:
             if stale is not None and stale.data is not None and stale.etag:
                 try:
-                    obj = self.inner.get(key, IfNoneMatch=stale.etag)
+                    revalidation = ObjectRequest(
+                        key, if_none_match=stale.etag, budget=request.budget
+                    )
+                    obj = self.inner.get(revalidation)
                 except NotModified:
                     with self._lock:
                         stale.expires = self._clock() + self.ttl
                     return stale, None
             else:
-                obj = self.inner.get(key)
+                obj = self.inner.get(ObjectRequest(key, budget=request.budget))
         except NotFound:
             self._forget(key)
             raise
         return self._keep(key, obj)
 
     def _keep(self, key: str, obj: S3Object) -> tuple[_Entry, S3Object | None]:
-        if obj.status != 200 or obj.size > min(self.max_object_bytes, self.max_bytes):
+        size = obj.size
+        if obj.status != 200 or size is None or size > min(self.max_object_bytes, self.max_bytes):
             entry = _Entry(obj.headers, None, self._clock() + self.ttl, key)
             self._put(key, entry)
             return entry, obj
         try:
-            data = b"".join(obj.body)
+            data = b"".join(obj.body or ())
         finally:
-            obj.body.close()
-        if len(data) != obj.size:
+            obj.close()
+        if len(data) != size:
             raise UpstreamError(502)  # S3 sent a body of another length than it said
         entry = _Entry(obj.headers, data, self._clock() + self.ttl, key)
         self._put(key, entry)
@@ -212,26 +231,35 @@ class CachingStore:
                 self._size -= old.cost
 
 
-def _answer(entry: _Entry, params: dict) -> S3Object:
-    """GetObject's answer from a kept object: its conditions, then its range."""
-    etag, last_modified = entry.etag, entry.last_modified
-    if_match = params.get("IfMatch")
-    if if_match is not None:
-        if if_match != "*" and if_match != etag:
-            raise PreconditionFailed()
-    elif is_later(last_modified, params.get("IfUnmodifiedSince")):
+def _evaluate(entry: _Entry, request: ObjectRequest) -> None:
+    """Raise what S3 would for the request's validators (RFC 9110 §13.2.2)."""
+    decision = evaluate(
+        Conditions(
+            if_match=_tags(request.if_match),
+            if_none_match=_tags(request.if_none_match),
+            if_modified_since=request.if_modified_since,
+            if_unmodified_since=request.if_unmodified_since,
+        ),
+        entry.etag,
+        entry.last_modified,
+    )
+    if decision == 412:
         raise PreconditionFailed()
-    if_none_match = params.get("IfNoneMatch")
-    if if_none_match is not None:
-        if if_none_match in ("*", etag):
-            raise NotModified(entry.headers)
-    elif is_later(params.get("IfModifiedSince"), last_modified, or_equal=True):
+    if decision == 304:
         raise NotModified(entry.headers)
-    byte_range = parse_range(params.get("Range"))
-    if byte_range is None:  # none, or one S3 would ignore: the whole object
-        return S3Object(200, entry.headers, (entry.data,))
-    data = entry.data
-    span = byte_span(byte_range, len(data))
+
+
+def _tags(tag: str | None) -> list[EntityTag] | None:
+    return None if tag is None else [EntityTag(tag)]
+
+
+def _answer(entry: _Entry, request: ObjectRequest) -> S3Object:
+    """GetObject's answer from a kept object: its conditions, then its range."""
+    _evaluate(entry, request)
+    data = entry.data or b""
+    if request.range is None:
+        return S3Object(200, entry.headers, (data,))
+    span = byte_span(request.range, len(data))
     if span is None:
         raise RangeNotSatisfiable(len(data))
     start, end = span

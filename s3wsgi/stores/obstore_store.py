@@ -3,15 +3,16 @@
 A GetObject through boto3 costs about a millisecond of Python per request;
 through obstore the request is signed, sent and parsed in Rust with the GIL
 released, and the body arrives in large chunks. The answers and faults are
-the same as :mod:`s3wsgi.boto3_store`'s (SPEC.md §5, §7).
+the boto3 store's; credentials come from boto3's whole chain (environment,
+profiles and SSO, container and instance roles, web identity).
 
-Install with ``pip install 's3wsgi[fast]'`` and pick it with
-``S3Middleware(..., store="obstore")``.
+obstore's runtime does not survive a fork: a process forked after it was
+used (gunicorn ``--preload`` with a request made before the fork) reads
+through the boto3 store instead, and says so once in the log.
 
 What obstore does not expose, and so this store cannot forward: the
-``Expires`` header, and the headers of S3's 304. A 304 to If-None-Match
-carries the matched ETag (the middleware adds its ``cache_control``); a 304
-to If-Modified-Since alone costs one HeadObject more, for the ETag.
+``Expires`` header, and the headers of S3's 304 (the middleware fills a
+304's headers from what it knows of the 200).
 """
 
 from __future__ import annotations
@@ -21,23 +22,28 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
-from ..http.conditions import parse_range
 from .base import (
+    NOT_FOUND_CODES,
+    THROTTLED_CODES,
+    Connection,
     NotFound,
     NotModified,
+    ObjectRequest,
     PreconditionFailed,
     RangeNotSatisfiable,
     S3Object,
+    Store,
     StoreError,
     UpstreamError,
     forwarded_headers,
 )
+from .shared import Body, PerProcess
 
 log = logging.getLogger("s3wsgi")
 
@@ -45,11 +51,6 @@ log = logging.getLogger("s3wsgi")
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _ACTUAL_SIZE = re.compile(r"<ActualObjectSize>(\d+)</ActualObjectSize>")
-
-# As in boto3_store: 403 stands for a missing key when ListBucket is not
-# granted; a HeadObject error has no body, so no code at all.
-_NOT_FOUND_CODES = frozenset({"", "NoSuchKey", "NotFound", "AccessDenied"})
-_THROTTLED_CODES = frozenset({"SlowDown", "ServiceUnavailable", "RequestLimitExceeded"})
 
 # object_store's names for what S3 calls these headers.
 _ATTRIBUTE_HEADERS = (
@@ -60,173 +61,119 @@ _ATTRIBUTE_HEADERS = (
     ("Content-Disposition", "content-disposition"),
 )
 
+# How often obstore asks boto3's credentials again: temporary ones are
+# renewed by botocore well before they expire.
+_CREDENTIALS_TTL = timedelta(minutes=5)
 
-class StreamBody:
-    """The WSGI iterable of an object's bytes, in chunks of ``chunk_size`` or more.
 
-    ``close()`` drops the response: a body not read to its end closes its
-    connection rather than return it to the pool. A fault while reading
-    propagates, so the server aborts the response instead of ending it early.
-    """
-
-    __slots__ = ("_stream", "_first")
-
-    def __init__(self, stream):
-        self._stream = stream
-        self._first = b""
-
-    def prefetch(self) -> None:
-        """Read the first chunk now: a server sends no status line before the
-        first body byte, so a fault here must become an error answer, where
-        one raised from the iterable would be a 500."""
-        self._first = next(self._stream, b"")
-
-    def __iter__(self) -> Iterator[bytes]:
-        stream = self._stream
-        if stream is None:
-            return
-        first, self._first = self._first, b""
-        if first:
-            yield first
-        yield from stream
-
-    def close(self) -> None:
-        # The last reference to the Rust stream: dropping it releases the
-        # connection at once.
-        self._stream = None
-        self._first = b""
+class ForkedRuntime(RuntimeError):
+    """obstore was used in a parent process: its runtime is not in this one."""
 
 
 class ObstoreStore:
     """Reads one bucket through obstore.
 
     :param bucket: the bucket's name.
-    :param endpoint_url: an S3-compatible endpoint; ``http://`` is allowed.
-    :param region_name: the bucket's region (else ``AWS_REGION`` /
-        ``AWS_DEFAULT_REGION``, else us-east-1).
-    :param connect_timeout, read_timeout, max_attempts: as for the boto3
-        store: a request S3 never answers fails within a minute. The read
-        timeout applies to each read, so a long body is never cut short.
-    :param max_pool_connections: idle connections kept, at least the
-        server's thread count.
-    :param addressing_style: ``"virtual"`` or ``"path"``; obstore's default
-        (path) otherwise.
-    :param credential_provider: an obstore credential provider. Without one,
-        credentials come from ``AWS_*`` variables, web identity, the
-        container or instance metadata; when none of the variables is set
-        and boto3 finds credentials (profiles, SSO, ...), boto3's chain is used.
+    :param connection: how S3 is reached; ``http://`` endpoints are allowed.
+        The read timeout applies to each read, so a long body is never cut
+        short.
+    :param credential_provider: an obstore credential provider; by default
+        boto3's credential chain.
     """
 
     def __init__(
-        self,
-        bucket: str,
-        *,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        connect_timeout: float = 3.0,
-        read_timeout: float = 15.0,
-        max_attempts: int = 3,
-        max_pool_connections: int = 32,
-        addressing_style: str | None = None,
-        chunk_size: int = 256 * 1024,
-        credential_provider=None,
+        self, bucket: str, connection: Connection = Connection(), *, credential_provider=None
     ):
         self.bucket = bucket
-        self.chunk_size = chunk_size
-        self._store = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
+        self.connection = connection
+        self.chunk_size = connection.chunk_size
         self._credential_provider = credential_provider
-        config: dict = {}
-        if endpoint_url:
-            config["endpoint"] = endpoint_url
-        if region_name:
-            config["region"] = region_name
-        if addressing_style in ("virtual", "path"):
-            config["virtual_hosted_style_request"] = addressing_style == "virtual"
-        attempt = connect_timeout + read_timeout
-        self._options = {
-            "config": config,
-            "client_options": {
-                "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
-                "connect_timeout": timedelta(seconds=connect_timeout),
-                "read_timeout": timedelta(seconds=read_timeout),
+        self._store: PerProcess[Any] = PerProcess(self._make_store)
+        self._fallback: PerProcess[Store] = PerProcess(self._make_fallback)
+
+    def _make_store(self):
+        try:
+            _check_runtime(os.getpid())
+        except ForkedRuntime as error:
+            return error
+        connection = self.connection
+        config: dict[str, Any] = {}
+        if connection.endpoint_url:
+            config["endpoint"] = connection.endpoint_url
+        if connection.region_name:
+            config["region"] = connection.region_name
+        if connection.addressing_style in ("virtual", "path"):
+            config["virtual_hosted_style_request"] = connection.addressing_style == "virtual"
+        endpoint = connection.endpoint_url or ""
+        return obstore.store.S3Store(
+            self.bucket,
+            config=config,
+            client_options={
+                "allow_http": endpoint.startswith("http://"),
+                "connect_timeout": timedelta(seconds=connection.connect_timeout),
+                "read_timeout": timedelta(seconds=connection.read_timeout),
                 # obstore's default caps a whole request, body included, at
                 # 30 s; a large object to a slow client takes longer, and the
                 # read timeout already catches a stalled S3.
                 "timeout": timedelta(days=1),
-                "pool_max_idle_per_host": str(max_pool_connections),
+                "pool_max_idle_per_host": str(connection.max_pool_connections),
             },
-            "retry_config": {
-                "max_retries": max(max_attempts - 1, 0),
-                "retry_timeout": timedelta(seconds=max_attempts * attempt),
-            },
-        }
+            # One attempt: retries are the resilient store's.
+            retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=1)},
+            credential_provider=self._credential_provider or boto3_credentials(),
+        )
 
-    @property
-    def store(self):
-        pid = os.getpid()
-        if self._pid != pid:
-            with self._lock:
-                if self._pid != pid:
-                    _check_runtime(pid)
-                    # Again after a fork: connections must not be shared
-                    # between processes.
-                    self._store = obstore.store.S3Store(
-                        self.bucket,
-                        credential_provider=self._credential_provider or _boto3_credentials(),
-                        **self._options,
-                    )
-                    self._pid = pid
-        return self._store
+    def _make_fallback(self) -> Store:
+        from .boto3_store import BotoStore
 
-    def head(self, key: str) -> S3Object:
+        log.warning(
+            "obstore was used before this process (pid %d) was forked from its parent, and its"
+            " runtime does not survive a fork: this process reads S3 through boto3 (see the"
+            " deployment notes: make no S3 request before the server forks)",
+            os.getpid(),
+        )
+        return BotoStore(self.bucket, self.connection)
+
+    def _obstore(self):
+        """obstore's store in this process, or None where only the fallback can run."""
+        store = self._store.get()
+        return None if isinstance(store, ForkedRuntime) else store
+
+    def head(self, request: ObjectRequest) -> S3Object:
+        store = self._obstore()
+        if store is None:
+            return self._fallback.get().head(request)
         # A HEAD that, unlike obstore.head, also reports Content-Type & co.
-        result = self._call("head_object", key, {"head": True}, {})
-        return S3Object(200, _headers(result, None))
+        result = self._call(store, "head_object", request, {**_options(request), "head": True})
+        return S3Object(200, _headers(result, request))
 
-    def get(self, key: str, **params) -> S3Object:
-        """GetObject with Range / IfMatch / IfNoneMatch / IfModifiedSince /
-        IfUnmodifiedSince as given."""
-        options: dict = {}
-        byte_range = params.get("Range")
-        if byte_range is not None:
-            options["range"] = _range_option(byte_range)
-        for name, option in (
-            ("IfMatch", "if_match"),
-            ("IfNoneMatch", "if_none_match"),
-            ("IfModifiedSince", "if_modified_since"),
-            ("IfUnmodifiedSince", "if_unmodified_since"),
-        ):
-            if params.get(name) is not None:
-                options[option] = _utc(params[name])
-        result = self._call("get_object", key, options, params)
-        body = StreamBody(result.stream(min_chunk_size=self.chunk_size))
+    def get(self, request: ObjectRequest) -> S3Object:
+        store = self._obstore()
+        if store is None:
+            return self._fallback.get().get(request)
+        result = self._call(store, "get_object", request, _options(request))
+        stream = result.stream(min_chunk_size=self.chunk_size)
+        body = Body(stream, _nothing)
         try:
             body.prefetch()
         except Exception as error:  # obstore's errors while reading
             body.close()
-            raise self._error(error, "get_object", key) from None
-        status = 206 if byte_range is not None else 200
-        return S3Object(status, _headers(result, byte_range), body)
+            raise self._error(error, "get_object", request.key) from None
+        status = 206 if request.range is not None else 200
+        return S3Object(status, _headers(result, request), body)
 
-    def _call(self, operation: str, key: str, options: dict, params: dict):
-        store = self.store  # outside the try: a fork's RuntimeError is no S3 fault
+    def _call(self, store, operation: str, request: ObjectRequest, options: dict):
         try:
-            return obstore.get(store, key, options=options)
+            return obstore.get(store, request.key, options=options)
         except NotModifiedError:
-            tag = params.get("IfNoneMatch")
-            if tag:
-                # S3 answered 304 to this one tag: it is the object's ETag.
-                raise NotModified({"etag": tag}) from None
-            # Only a date matched, and obstore hides S3's 304 headers: a 304
-            # must still carry the ETag (RFC 9110 §15.4.5). Rare: clients
-            # that kept an ETag send If-None-Match.
-            raise NotModified(self.head(key).headers) from None
+            # S3 answered 304 to this one tag, so it is the object's ETag;
+            # obstore hides the rest of S3's 304 headers.
+            tag = request.if_none_match
+            raise NotModified({"etag": tag} if tag else {}) from None
         except PreconditionError:
             raise PreconditionFailed() from None
         except Exception as error:  # obstore's errors, and its Rust panics
-            raise self._error(error, operation, key) from None
+            raise self._error(error, operation, request.key) from None
 
     def _error(self, error: Exception, operation: str, key: str) -> StoreError:
         text = str(error)
@@ -234,71 +181,65 @@ class ObstoreStore:
         status = int(status_match.group(1)) if status_match else None
         code_match = _CODE.search(text)
         code = code_match.group(1) if code_match else ""
-        if status in (403, 404) and code in _NOT_FOUND_CODES:
+        # A HeadObject error has no body, so no code at all.
+        if status in (403, 404) and (code in NOT_FOUND_CODES or not code):
             return NotFound()
         if status == 416:
             size = _ACTUAL_SIZE.search(text)
             return RangeNotSatisfiable(int(size.group(1)) if size else None)
         log.error("%s %s/%s failed: %s", operation, self.bucket, key, text.split("\n\nDebug", 1)[0])
-        if status == 503 or code in _THROTTLED_CODES:
-            return UpstreamError(503)
-        # reqwest's error kinds, in obstore's debug text: a connect or read
-        # timeout is a gateway timeout; a refused or reset connection is not.
-        if status is None and ("kind: Timeout" in text or "TimedOut" in text):
-            return UpstreamError(504)
-        return UpstreamError(502)
+        if status == 503 or code in THROTTLED_CODES:
+            return UpstreamError(503, retryable=True)
+        if status is not None:
+            return UpstreamError(502, retryable=status >= 500)
+        # No status: no answer at all. reqwest's error kinds, in obstore's
+        # debug text: a connect or read timeout is a gateway timeout; a
+        # refused or reset connection is not.
+        timeout = "kind: Timeout" in text or "TimedOut" in text
+        return UpstreamError(504 if timeout else 502, transport=True, retryable=True)
 
 
-# The process whose requests started obstore's runtime (tokio): its threads
-# do not survive a fork, and a child that uses it waits forever.
-_runtime_pid: int | None = None
-_runtime_lock = threading.Lock()
+def _nothing() -> None:
+    """Releasing an obstore body: the Body drops the last reference to the
+    Rust stream, which closes its connection at once."""
 
 
-def _check_runtime(pid: int) -> None:
-    """Fail at once, not hang, when a forked child would reuse the runtime."""
-    global _runtime_pid
-    with _runtime_lock:
-        if _runtime_pid is None:
-            _runtime_pid = pid
-        elif _runtime_pid != pid:
-            raise RuntimeError(
-                f"obstore was used in process {_runtime_pid} before it forked this one, and"
-                " its runtime does not survive a fork: make no S3 request before the server"
-                " forks its workers (e.g. no warm-up request with gunicorn --preload),"
-                " or use store='boto3'"
-            )
+def _options(request: ObjectRequest) -> dict[str, Any]:
+    """obstore's spelling of the request."""
+    options: dict[str, Any] = {}
+    if request.range is not None:
+        first, last = request.range
+        if first is None:
+            options["range"] = {"suffix": last}
+        elif last is None:
+            options["range"] = {"offset": first}
+        else:
+            options["range"] = (first, last + 1)  # obstore's end is exclusive
+    if request.if_match is not None:
+        options["if_match"] = request.if_match
+    if request.if_none_match is not None:
+        options["if_none_match"] = request.if_none_match
+    if request.if_modified_since is not None:
+        options["if_modified_since"] = _utc(request.if_modified_since)
+    if request.if_unmodified_since is not None:
+        options["if_unmodified_since"] = _utc(request.if_unmodified_since)
+    return options
 
 
-def _range_option(value: str):
-    """S3's ``bytes=`` range as obstore's: end-exclusive, offset or suffix."""
-    byte_range = parse_range(value)
-    if byte_range is None:
-        raise ValueError(f"not a single byte range: {value!r}")
-    first, last = byte_range
-    if first is None:
-        return {"suffix": last}
-    if last is None:
-        return {"offset": first}
-    return (first, last + 1)
-
-
-def _utc(value):
-    """A date as obstore takes it: in ``datetime.timezone.utc`` (webob's
-    dates carry a tzinfo of its own; a naive one means UTC, as for boto3)."""
-    if not isinstance(value, datetime):
-        return value
+def _utc(value: datetime) -> datetime:
+    """A date as obstore takes it: in ``datetime.timezone.utc`` (a naive one
+    means UTC, as for boto3)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
 
 
-def _headers(result, byte_range: str | None) -> dict[str, str]:
+def _headers(result, request: ObjectRequest) -> dict[str, str]:
     """The allowlisted headers S3 sent, rebuilt from obstore's metadata."""
     meta = result.meta
     start, end = result.range
     raw = {"content-length": str(end - start)}
-    if byte_range is not None:
+    if request.range is not None:
         raw["content-range"] = f"bytes {start}-{end - 1}/{meta['size']}"
     if meta["e_tag"]:
         raw["etag"] = meta["e_tag"]
@@ -310,16 +251,37 @@ def _headers(result, byte_range: str | None) -> dict[str, str]:
     return forwarded_headers(raw)
 
 
-def _boto3_credentials():
-    """boto3's credential chain, when the environment names no keys itself."""
-    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
-        return None
-    try:
-        import boto3
-        from obstore.auth.boto3 import Boto3CredentialProvider
-    except ImportError:
-        return None
+def boto3_credentials():
+    """boto3's credential chain as an obstore credential provider, or None
+    when it finds no credentials (obstore then looks for its own)."""
+    import boto3
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
     session = boto3.session.Session()
     if session.get_credentials() is None:
         return None
-    return Boto3CredentialProvider(session)
+    return Boto3CredentialProvider(session, ttl=_CREDENTIALS_TTL)
+
+
+# The process whose requests started obstore's runtime (tokio): its threads
+# do not survive a fork, and a child that used it would wait forever.
+_runtime_pid: int | None = None
+_runtime_lock = threading.Lock()
+
+
+def _check_runtime(pid: int) -> None:
+    global _runtime_pid
+    with _runtime_lock:
+        if _runtime_pid is None:
+            _runtime_pid = pid
+        elif _runtime_pid != pid:
+            raise ForkedRuntime(f"obstore's runtime was started in process {_runtime_pid}")
+
+
+def _forget_runtime_in_child() -> None:
+    # The lock may have been held by another thread at the fork.
+    global _runtime_lock
+    _runtime_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_runtime_in_child)

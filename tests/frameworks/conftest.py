@@ -8,7 +8,9 @@ import uuid
 import pytest
 from scenario import DOCS, docs_environment
 
-from s3wsgi.stores.boto3_store import Body, BotoStore
+from s3wsgi.stores.boto3_store import BotoStore
+from s3wsgi.stores.obstore_store import ObstoreStore
+from s3wsgi.stores.shared import Body
 
 
 @pytest.fixture(scope="session")
@@ -30,26 +32,30 @@ def docs_env(docs_bucket, s3_endpoint, monkeypatch):
 
 @pytest.fixture
 def store_calls(monkeypatch):
-    """The S3 calls made: ("get" | "head" | "close", key)."""
+    """The S3 calls made, by either store: ("get" | "head" | "close", key)."""
     calls = []
-    get, head, close = BotoStore.get, BotoStore.head, Body.close
     keys = {}
+    for store in (BotoStore, ObstoreStore):
+        get, head = store.get, store.head
 
-    def recording_get(self, key, **params):
-        obj = get(self, key, **params)
-        calls.append(("get", key))
-        keys[id(obj.body)] = key
-        return obj
+        def recording_get(self, request, get=get):
+            obj = get(self, request)
+            calls.append(("get", request.key))
+            keys[id(obj.body)] = request.key
+            return obj
 
-    def recording_head(self, key):
-        calls.append(("head", key))
-        return head(self, key)
+        def recording_head(self, request, head=head):
+            calls.append(("head", request.key))
+            return head(self, request)
+
+        monkeypatch.setattr(store, "get", recording_get)
+        monkeypatch.setattr(store, "head", recording_head)
+    close = Body.close
 
     def recording_close(self):
-        calls.append(("close", keys.get(id(self))))
+        if not self.closed:
+            calls.append(("close", keys.get(id(self))))
         close(self)
 
-    monkeypatch.setattr(BotoStore, "get", recording_get)
-    monkeypatch.setattr(BotoStore, "head", recording_head)
     monkeypatch.setattr(Body, "close", recording_close)
     return calls

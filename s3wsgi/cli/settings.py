@@ -1,0 +1,126 @@
+"""A command's settings from its flags, else from ``S3WSGI_*`` variables.
+
+Every option that ``s3wsgi serve`` offers has a flag and a variable named
+after it (:func:`s3wsgi.options.flag`, :func:`s3wsgi.options.environ_name`);
+a flag wins over its variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping, Sequence
+
+from .. import options
+from .errors import UsageError
+
+# Settings of the server rather than of the app.
+SERVER_HELP = {
+    "host": "the address to listen on (default: 127.0.0.1)",
+    "port": "the port to listen on; 0 picks a free one (default: 8080)",
+    "threads": "waitress worker threads (default: 8); also the app's server_threads",
+}
+SERVER_DEFAULTS = {"host": "127.0.0.1", "port": 8080, "threads": 8}
+
+
+def add_option_flags(
+    parser: argparse.ArgumentParser,
+    names: Iterable[str],
+    *,
+    defaults: Mapping[str, str] | None = None,
+) -> None:
+    """A flag per option, with its help, default and variable.
+
+    :param defaults: defaults of this command's own, as shown.
+    """
+    for name in names:
+        spec = options.FIELDS[name]
+        shown = (defaults or {}).get(name) or options.shown_default(name)
+        default = f"; default: {shown}" if shown not in ("none", '""') else ""
+        choices = spec.metadata["choices"]
+        parser.add_argument(
+            options.flag(name),
+            dest=name,
+            action="append" if name == "headers" else "store",
+            metavar="|".join(choices) if choices else "VALUE",
+            help=f"{spec.metadata['help']}{default} [{options.environ_name(name)}]",
+        )
+
+
+def add_server_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        parser.add_argument(
+            "--" + name,
+            dest=name,
+            metavar="VALUE",
+            help=f"{SERVER_HELP[name]} [{options.environ_name(name)}]",
+        )
+
+
+def setting(
+    args: argparse.Namespace, name: str, environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """A flag's text and how the user wrote it, else its variable's, else None."""
+    value = getattr(args, name)
+    flag = options.flag(name) if name in options.FIELDS else "--" + name
+    if isinstance(value, list):
+        return "\n".join(value), flag
+    if value is not None:
+        return value, flag
+    for variable in variables(name):
+        if variable in environ:
+            return environ[variable], variable
+    return None, None
+
+
+def variables(name: str) -> list[str]:
+    """The ``S3WSGI_*`` variables that set a setting: its own, and its
+    aliases' (``S3WSGI_REGION`` for ``region_name``)."""
+    names = [name] + [alias for alias, target in options.ALIASES.items() if target == name]
+    return [options.environ_name(each) for each in names]
+
+
+def server_settings(
+    args: argparse.Namespace, environ: Mapping[str, str], names: Sequence[str]
+) -> dict:
+    settings: dict = {}
+    for name in names:
+        text, label = setting(args, name, environ)
+        if text is None or label is None:
+            settings[name] = SERVER_DEFAULTS[name]
+        elif name == "host":
+            settings[name] = text.strip()
+        else:
+            try:
+                number = options.to_int(label, text)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+            low, high = (0, 65535) if name == "port" else (1, 1024)
+            if not low <= number <= high:
+                raise UsageError(f"{label}: {text!r} is not between {low} and {high}")
+            settings[name] = number
+    return settings
+
+
+def option_settings(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    names: Sequence[str],
+    *,
+    also_known: Iterable[str] = (),
+) -> dict[str, object]:
+    """The options given by flag or variable, converted; an unknown
+    ``S3WSGI_*`` variable is a usage error (a typo must not pass unseen)."""
+    known = {variable for name in [*names, *also_known] for variable in variables(name)}
+    for variable in sorted(environ):
+        if variable.startswith(options.ENVIRON_PREFIX) and variable not in known:
+            raise UsageError(f"{variable}: unknown setting (see --help)")
+    given: dict[str, object] = {}
+    for name in names:
+        text, label = setting(args, name, environ)
+        if text is None:
+            continue
+        try:
+            given[name] = options.convert(name, text, label=label)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    return given

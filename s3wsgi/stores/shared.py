@@ -1,0 +1,90 @@
+"""What the boto3 and obstore stores share: the prefetching body and the
+per-process holder of a client."""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Body:
+    """The WSGI iterable of an object's bytes.
+
+    ``prefetch()`` reads the first chunk while the answer can still be an
+    error; ``close()`` releases the S3 connection, at once and for good when
+    the body was not read to its end (the client went away), so a half-read
+    stream is never reused. A fault while reading a later chunk propagates,
+    so the server aborts the response rather than end it as if complete.
+    """
+
+    __slots__ = ("_chunks", "_release", "_first")
+
+    def __init__(self, chunks: Iterator[bytes], release: Callable[[], None]):
+        self._chunks: Iterator[bytes] | None = chunks
+        self._release = release
+        self._first = b""
+
+    def prefetch(self) -> None:
+        """Read the first chunk now: a server sends no status line before the
+        first body byte, so a fault here must become an error answer, where
+        one raised from the iterable would be a 500."""
+        if self._chunks is not None:
+            self._first = next(self._chunks, b"")
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = self._chunks
+        if chunks is None:
+            return
+        first, self._first = self._first, b""
+        if first:
+            yield first
+        yield from chunks
+
+    @property
+    def closed(self) -> bool:
+        return self._chunks is None
+
+    def close(self) -> None:
+        if self._chunks is None:
+            return
+        self._chunks = None
+        self._first = b""
+        self._release()
+
+
+class PerProcess(Generic[T]):
+    """A value made on first use in each process, and again after a fork: a
+    client's connections (and obstore's runtime) must not cross processes.
+
+    :param make: makes the value; called once per process, under a lock.
+    """
+
+    def __init__(self, make: Callable[[], T]):
+        self._make = make
+        self._value: T | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        # A fork while another thread held the lock would leave the child's
+        # copy held for ever: the child starts with a new one.
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _new_lock(reference))
+
+    def get(self) -> T:
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    self._value = self._make()
+                    self._pid = pid
+        return self._value  # type: ignore[return-value]
+
+
+def _new_lock(reference: weakref.ref[PerProcess]) -> None:
+    holder = reference()
+    if holder is not None:
+        holder._lock = threading.Lock()
