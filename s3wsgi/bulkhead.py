@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 # Seconds without progress inside the bound that mean S3 is stuck; also the
 # longest a request waits for a turn.
-GRACE = 0.25
+GRACE = 0.5
 
 
 class Bulkhead:
-    """At most ``limit`` holders at once (None: no bound).
+    """At most ``limit`` holders at once (None: no bound); those who wait for
+    a turn get it first come, first served.
 
     :param clock: a monotonic clock, in seconds.
     """
@@ -36,24 +38,46 @@ class Bulkhead:
         self.inside = 0
         self._clock = clock
         self._turn = threading.Condition(threading.Lock())
+        self._waiting: deque[object] = deque()
         self._last_move = clock()
 
-    def enter(self) -> float | None:
+    def enter(self, max_wait: float) -> float | None:
         """Seconds waited for a turn (then call :meth:`leave` once), or None:
-        the bound is full and stays so."""
-        if self.limit is None:
+        the bound is full and no turn came in time.
+
+        :param max_wait: the longest this request can afford to wait.
+        """
+        limit = self.limit
+        if limit is None:
             return 0.0
         clock = self._clock
         with self._turn:
             started = clock()
-            while self.inside >= self.limit:
-                left = self._last_move + GRACE - clock()
-                if left <= 0:
-                    return None
-                self._turn.wait(left)
-            self.inside += 1
-            self._last_move = clock()
-            return self._last_move - started
+            if self.inside < limit and not self._waiting:
+                self._take(started)
+                return 0.0
+            ticket = object()
+            self._waiting.append(ticket)
+            try:
+                while True:
+                    now = clock()
+                    if self.inside < limit and self._waiting[0] is ticket:
+                        self._waiting.popleft()
+                        self._take(now)
+                        self._turn.notify_all()  # the next in line may have one too
+                        return now - started
+                    left = min(self._last_move + GRACE, started + max_wait) - now
+                    if left <= 0:
+                        return None
+                    self._turn.wait(left)
+            finally:
+                if ticket in self._waiting:
+                    self._waiting.remove(ticket)
+                    self._turn.notify_all()
+
+    def _take(self, now: float) -> None:
+        self.inside += 1
+        self._last_move = now
 
     def moved(self) -> None:
         """A holder made progress: S3 sent a chunk of a body."""
@@ -65,4 +89,4 @@ class Bulkhead:
         with self._turn:
             self.inside -= 1
             self._last_move = self._clock()
-            self._turn.notify()
+            self._turn.notify_all()

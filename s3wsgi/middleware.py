@@ -13,7 +13,7 @@ from .http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi
 from .http.responses import Response
 from .objects import ObjectAnswers
 from .options import Options
-from .stores.base import Budget, NotFound, UpstreamError
+from .stores.base import Budget, NotFound, OutOfTime, UpstreamError
 from .stores.factory import make_store
 
 log = logging.getLogger("s3wsgi")
@@ -69,6 +69,7 @@ class Mount:
             self.store, cache_control=options.cache_control, extra=self.headers
         )
         self.bulkhead = Bulkhead(options.s3_request_bound)
+        self.attempt_seconds = options.connect_timeout + options.read_timeout
 
     def match(self, path_info: str) -> str | None:
         """Whether the prefix claims a request: the WSGI path after
@@ -112,7 +113,8 @@ class Mount:
         fresh = getattr(self.store, "fresh", None)
         if fresh is not None and fresh(key):
             return self._from_s3(environ, rest, key, budget)  # from memory: no S3 turn
-        waited = self.bulkhead.enter()
+        # A turn is worth waiting for only while one whole attempt still fits.
+        waited = self.bulkhead.enter(max_wait=budget.seconds - self.attempt_seconds)
         if waited is None:
             log.warning("%s: every S3 turn is taken; answering 503", key)
             return responses.error_response(503, extra, retry_after=BUSY_RETRY_AFTER)
@@ -134,6 +136,9 @@ class Mount:
                 return self.objects.answer(environ, key, budget)
             except NotFound:
                 return self._missing(environ, rest, key, budget)
+        except OutOfTime:
+            log.error("%s: the request's deadline leaves no time for S3; answering 504", key)
+            return responses.error_response(HTTPStatus.GATEWAY_TIMEOUT, self.headers)
         except UpstreamError as error:
             return responses.error_response(
                 error.status, self.headers, retry_after=error.retry_after
@@ -151,6 +156,8 @@ class Mount:
                 self.objects.head(folder_index, budget)
             except NotFound:
                 pass
+            except OutOfTime:
+                log.info("%s: no time left to look for %s", key, folder_index)
             else:
                 return responses.redirect(self._location(environ, rest + "/"), self.headers)
         if self.fallthrough:
@@ -161,6 +168,8 @@ class Mount:
                 return self.objects.error_document(error_key, environ["REQUEST_METHOD"], budget)
             except NotFound:
                 log.warning("error_document %r is missing", error_key)
+            except OutOfTime:
+                log.info("%s: no time left to read the error document", key)
         return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
 
     def _location(self, environ: dict, rest: str) -> str:

@@ -23,7 +23,8 @@ REFUSE = "refuse"  # nothing listens on the port: connect() is refused
 RESET = "reset"  # accept, then reset the connection (RST) at once
 CUT = "cut"  # forward; close after the answer's headers and ``after`` body bytes
 STALL = "stall"  # read and never answer; with ``after``, hang after that many body bytes
-MODES = (PASS, LATENCY, THROTTLE, REFUSE, RESET, CUT, STALL)
+CUT_AT = "cut-at"  # forward; close after ``after`` bytes of the answer, head included
+MODES = (PASS, LATENCY, THROTTLE, REFUSE, RESET, CUT, STALL, CUT_AT)
 
 
 def _close(sock: socket.socket, *, abort: bool) -> None:
@@ -59,7 +60,7 @@ class _Connection:
         except OSError:
             self.close(abort=True)
             return
-        limit = after if mode in (CUT, STALL) else None
+        limit = after if mode in (CUT, STALL, CUT_AT) else None
         threading.Thread(
             target=self._request_pump, args=(delay if mode == LATENCY else 0.0,), daemon=True
         ).start()
@@ -89,14 +90,18 @@ class _Connection:
         header block and ``limit`` bytes of the body."""
         sent = 0
         head = b""
-        fault_at = None
+        fault_at = limit if mode == CUT_AT else None
+        head_length = None
         try:
             while data := self.upstream.recv(65536):
-                if limit is not None and fault_at is None:
+                if head_length is None:
                     head += data
                     end = head.find(b"\r\n\r\n")
                     if end >= 0:
-                        fault_at = end + 4 + limit
+                        head_length = end + 4
+                        self.proxy.heads.append(head_length)
+                        if limit is not None and fault_at is None:
+                            fault_at = head_length + limit
                 if fault_at is not None and sent + len(data) >= fault_at:
                     self.client.sendall(data[: fault_at - sent])
                     self.proxy.faults += 1
@@ -138,7 +143,8 @@ class FaultProxy:
     ``throttle`` (``delay`` seconds after each answer chunk of up to 64 KiB),
     ``refuse`` (the listener is closed), ``reset`` (RST on accept), ``cut``
     (the connection is closed after the answer's headers and ``after`` bytes
-    of its body), ``stall`` (the request is read and never answered; with
+    of its body), ``cut-at`` (closed after ``after`` bytes of the answer,
+    status line and headers included), ``stall`` (the request is read and never answered; with
     ``after``, the answer stops there and the connection hangs).
     """
 
@@ -149,6 +155,7 @@ class FaultProxy:
         self.after: int | None = None
         self.accepted = 0  # connections accepted, whatever the mode
         self.faults = 0  # answers cut or stalled part-way
+        self.heads: list[int] = []  # the length of each answer's status line and headers
         self._connections: set[_Connection] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -171,7 +178,7 @@ class FaultProxy:
         """Switch behaviour; connections opened under the old mode are reset."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        if mode == CUT and after is None:
+        if mode in (CUT, CUT_AT) and after is None:
             after = 0
         self.mode, self.delay, self.after = mode, delay, after
         self.drop_connections()

@@ -153,6 +153,14 @@ class UpstreamError(StoreError):
         self.retry_after = retry_after
 
 
+class OutOfTime(UpstreamError):
+    """The request's deadline leaves no room for another attempt: a 504, or,
+    for a call the answer can do without, a reason to do without it."""
+
+    def __init__(self) -> None:
+        super().__init__(504)
+
+
 class S3Object:
     """An object's status (200 or 206), forwarded headers and body (None for HEAD)."""
 

@@ -86,8 +86,9 @@ class BotoStore:
         stream = response["Body"]
         size = self.chunk_size
         body = Body(iter(lambda: stream.read(size), b""), lambda: _release(stream))
+        length = metadata["HTTPHeaders"].get("content-length", "")
         try:
-            body.prefetch()
+            body.prefetch(min(int(length), size) if length.isdigit() else size)
         except Exception as error:  # botocore's, urllib3's, or a socket's
             body.close()
             raise self._transport_error(error, "get_object", request.key) from None

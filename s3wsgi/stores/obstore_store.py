@@ -154,8 +154,9 @@ class ObstoreStore:
         result = self._call(store, "get_object", request, _options(request))
         stream = result.stream(min_chunk_size=self.chunk_size)
         body = Body(stream, _nothing)
+        start, end = result.range
         try:
-            body.prefetch()
+            body.prefetch(min(end - start, self.chunk_size))
         except Exception as error:  # obstore's errors while reading
             body.close()
             raise self._error(error, "get_object", request.key) from None

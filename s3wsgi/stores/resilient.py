@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .base import ObjectRequest, S3Object, Store, StoreError, UpstreamError
+from .base import ObjectRequest, OutOfTime, S3Object, Store, StoreError, UpstreamError
 
 log = logging.getLogger("s3wsgi")
 
@@ -163,8 +163,7 @@ class ResilientStore:
                 raise UpstreamError(503, retry_after=max(1, math.ceil(wait)))
             if budget is not None and budget.seconds < self.attempt_seconds:
                 breaker.release()
-                log.error("%s: the request's deadline leaves no time for S3", request.key)
-                raise UpstreamError(504)
+                raise OutOfTime()
             attempt += 1
             started = clock()
             try:

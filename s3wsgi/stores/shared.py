@@ -29,12 +29,24 @@ class Body:
         self._release = release
         self._first = b""
 
-    def prefetch(self) -> None:
-        """Read the first chunk now: a server sends no status line before the
-        first body byte, so a fault here must become an error answer, where
-        one raised from the iterable would be a 500."""
-        if self._chunks is not None:
-            self._first = next(self._chunks, b"")
+    def prefetch(self, wanted: int) -> None:
+        """Read the first ``wanted`` bytes now (or all there are): a server
+        sends no status line before the first body byte, so a fault here
+        must become an error answer, where one raised from the iterable would
+        abort an answer already begun. An object that fits in the first
+        chunk is thus read whole before its answer starts."""
+        chunks = self._chunks
+        if chunks is None:
+            return
+        first = next(chunks, b"")
+        if first and len(first) < wanted:
+            parts = [first]
+            have = len(first)
+            while have < wanted and (more := next(chunks, b"")):
+                parts.append(more)
+                have += len(more)
+            first = b"".join(parts)
+        self._first = first
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = self._chunks
