@@ -21,7 +21,10 @@ setup(
     extras_require={
         "serve": ["waitress>=2.1"],
         "fast": ["obstore>=0.12; python_version >= '3.11'"],
-        "demo": ["waitress>=2.1", "moto[server]>=5.0"],
+        "demo": ["waitress>=2.1", "moto[server]>=5.0", "brotli>=1.1"],
+        # brotli for the .br variants; tqdm for the progress bar: one small
+        # module with no dependencies (rich would bring pygments and markdown-it).
+        "publish": ["brotli>=1.1", "tqdm>=4.60"],
         "test": [
             "waitress>=2.1",
             "moto[server]>=5.0",
@@ -29,6 +32,8 @@ setup(
             "requests>=2.28",
             "hypothesis>=6",
             "pastedeploy>=2",
+            "brotli>=1.1",
+            "tqdm>=4.60",
         ],
     },
     entry_points={

@@ -1,5 +1,5 @@
-"""The ``s3wsgi`` command: ``serve`` a bucket under waitress, or run the
-offline ``demo``.
+"""The ``s3wsgi`` command: ``serve`` a bucket under waitress, ``publish`` a
+built site to one (:mod:`s3wsgi.cli.publish`), or run the offline ``demo``.
 
 Every ``serve`` flag can also come from an ``S3WSGI_*`` variable named after
 it (``--endpoint-url`` <-> ``S3WSGI_ENDPOINT_URL``); a flag wins over its
@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 
 from .. import config
+from . import publish as publish_command
 
 # How to reach the S3 server and what to serve; every other option of
 # S3Middleware (added later, e.g. a cache) gets a flag with a generic help.
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_server_flags(demo, ("host", "port"))
     demo.set_defaults(command_parser=demo)
+    publish_command.add_parser(commands)
     return parser
 
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         if args.command == "serve":
             return serve(args, environ)
+        if args.command == "publish":
+            return publish_command.run(args, environ)
         return demo(args, environ)
     except UsageError as error:
         args.command_parser.error(str(error))  # exits with status 2
@@ -424,26 +428,13 @@ def _isolate_from_aws() -> None:
 
 
 def upload_demo_site(client, bucket: str) -> int:
-    """Put the bundled sample site (package data) in ``bucket``; the count."""
-    from ..http.responses import content_type
+    """Publish the bundled sample site (package data) to ``bucket``; the
+    count of files. Every file gets no-cache, so that reloads in the demo
+    show the 304s."""
+    from ..publish import publish
 
-    count = 0
-    pending = [("", resources.files("s3wsgi").joinpath("demo_site"))]
-    while pending:
-        folder, entry = pending.pop()
-        for child in entry.iterdir():
-            key = folder + child.name
-            if child.is_dir():
-                pending.append((key + "/", child))
-            else:
-                client.put_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Body=child.read_bytes(),
-                    ContentType=content_type(None, key),
-                )
-                count += 1
-    return count
+    with resources.as_file(resources.files("s3wsgi").joinpath("demo_site")) as site:
+        return publish(site, bucket=bucket, client=client, cache_control="no-cache").files
 
 
 _HOME_PAGE = b"""<!DOCTYPE html>
