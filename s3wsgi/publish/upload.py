@@ -236,9 +236,12 @@ def _upload(plan: Plan, client, max_concurrency: int, progress) -> None:
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
     subscribers = [_Progress(progress)] if progress else []
-    manager = create_transfer_manager(client, TransferConfig(max_concurrency=max_concurrency))
-    cancel = True
-    try:
+    # On a failure or an interrupt, leaving the block cancels the transfers
+    # not yet started and waits for those under way. (Its shutdown(cancel=True)
+    # is not used: s3transfer 0.19 passes the message as the exception type.)
+    with create_transfer_manager(
+        client, TransferConfig(max_concurrency=max_concurrency)
+    ) as manager:
         for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
             futures = [
                 manager.upload(
@@ -252,11 +255,6 @@ def _upload(plan: Plan, client, max_concurrency: int, progress) -> None:
             ]
             for future in futures:
                 future.result()  # the first failure stops the publish
-        cancel = False
-    finally:
-        # On a failure or an interrupt the transfers not yet started are
-        # cancelled; those under way end before this returns.
-        manager.shutdown(cancel=cancel)
 
 
 def _put_json(client, bucket: str, key: str, body: bytes) -> None:
