@@ -187,7 +187,7 @@ def _publish(args, parser, client, settings: dict, rules: Rules) -> int:
             client,
             dry_run=args.dry_run,
             max_concurrency=_CONCURRENCY,
-            progress=bar.update if bar else None,
+            progress=_locked(bar.update) if bar else None,
         )
     finally:
         if bar is not None:
@@ -223,6 +223,17 @@ def _progress_bar(total: int):
     except ImportError:
         return None
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+
+
+def _locked(update):
+    """``update`` called by one upload thread at a time."""
+    lock = threading.Lock()
+
+    def locked(count: int) -> None:
+        with lock:
+            update(count)
+
+    return locked
 
 
 def _sigterm_interrupts():

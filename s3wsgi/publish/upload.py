@@ -208,17 +208,24 @@ def apply(
                 _put_json(client, plan.bucket, plan.manifest_key, plan.manifest_body)
             _delete(client, plan.bucket, plan.deletes)
             if change is not None:
-                document = read_versions(client, plan.bucket, change.key)
-                body = versions.dumps(
-                    versions.updated(document, change.version, change.aliases, change.default)
-                )
-                _put_json(client, plan.bucket, change.key, body)
+                _switch_versions(client, plan.bucket, change)
         except (BotoCoreError, ClientError) as error:
             raise remote.PublishError(_describe(error, client, plan.bucket)) from None
         except OSError as error:
             raise remote.PublishError(_file_problem(error)) from None
     result.seconds = time.monotonic() - started
     return result
+
+
+def _switch_versions(client, bucket: str, change) -> None:
+    """Apply the change to ``versions.json`` as it is now (read again: it
+    may have moved since the plan was made), in one write."""
+    document = read_versions(client, bucket, change.key)
+    try:
+        updated = versions.updated(document, change.version, change.aliases, change.default)
+    except ValueError as error:  # it changed under us in a way that conflicts
+        raise remote.PublishError(f"{change.key}: {error}") from None
+    _put_json(client, bucket, change.key, versions.dumps(updated))
 
 
 def _describe(error: BaseException, client, bucket: str) -> str:
