@@ -429,12 +429,15 @@ def _isolate_from_aws() -> None:
 
 def upload_demo_site(client, bucket: str) -> int:
     """Publish the bundled sample site (package data) to ``bucket``; the
-    count of files. Every file gets no-cache, so that reloads in the demo
-    show the 304s."""
-    from ..publish import publish
+    count of files. Its files are all pages or unhashed assets, so all get
+    no-cache, and reloads in the demo show the 304s."""
+    from ..publish import PublishError, publish
 
     with resources.as_file(resources.files("s3wsgi").joinpath("demo_site")) as site:
-        return publish(site, bucket=bucket, client=client, cache_control="no-cache").files
+        try:
+            return publish(site, bucket=bucket, client=client, cache_control="no-cache").files
+        except PublishError as error:
+            raise Problem(f"cannot upload the sample site: {error}") from None
 
 
 _HOME_PAGE = b"""<!DOCTYPE html>
