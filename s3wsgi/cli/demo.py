@@ -97,26 +97,16 @@ def _isolate_from_aws() -> None:
 
 
 def upload_demo_site(client, bucket: str) -> int:
-    """Put the bundled sample site (package data) in ``bucket``; the count."""
-    from ..http.responses import content_type
+    """Publish the bundled sample site (package data) to ``bucket``; the
+    count of files. Its files are all pages or unhashed assets, so all get
+    no-cache, and reloads in the demo show the 304s."""
+    from ..publish import PublishError, publish
 
-    count = 0
-    pending = [("", resources.files("s3wsgi").joinpath("demo_site"))]
-    while pending:
-        folder, entry = pending.pop()
-        for child in entry.iterdir():
-            key = folder + child.name
-            if child.is_dir():
-                pending.append((key + "/", child))
-            else:
-                client.put_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Body=child.read_bytes(),
-                    ContentType=content_type(None, key),
-                )
-                count += 1
-    return count
+    with resources.as_file(resources.files("s3wsgi").joinpath("demo_site")) as site:
+        try:
+            return publish(site, bucket=bucket, client=client, cache_control="no-cache").files
+        except PublishError as error:
+            raise Problem(f"cannot upload the sample site: {error}") from None
 
 
 _HOME_PAGE = b"""<!DOCTYPE html>

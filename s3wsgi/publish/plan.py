@@ -1,0 +1,350 @@
+"""Deciding what a publish sends and deletes, before anything is written.
+
+An object is left alone when S3 already holds it as it would be uploaded:
+
+1. the previous manifest names the file with the same SHA-256, size,
+   Content-Type and Cache-Control, and the listing holds the key at that
+   size (and each variant the manifest names, at its size): no request;
+2. otherwise, when the listing holds the key at the same size with an ETag
+   that is the local MD5 (or a multipart ETag, which tells nothing), one
+   HeadObject confirms the stored ``s3wsgi-sha256`` metadata and headers.
+   This finishes an interrupted publish without sending again what it sent,
+   and re-sends objects some other tool uploaded without our headers.
+
+Everything else is uploaded, in phases, so that a reader never meets a
+page whose assets are missing: assets (every file that is not an entry
+point), then their variants, then the entry points' variants and the entry
+points themselves. The manifest comes after all of them, deletions after
+the manifest, and ``versions.json`` last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import compress, manifest, remote, versions
+from .local import LocalFile, scan
+from .rules import MANIFEST_NAME, VERSIONS_NAME, Rules, is_compressible
+
+# Phases of the upload, in order.
+ASSETS, ASSET_VARIANTS, ENTRY_VARIANTS, ENTRIES = range(4)
+
+# The object metadata every uploaded object carries: the SHA-256 of its bytes.
+SHA256_METADATA = "s3wsgi-sha256"
+
+# S3's limit on a key's length, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One object to write: from a file (``filename``) or from memory (``data``)."""
+
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+    cache_control: str
+    phase: int
+    encoding: str | None = None
+    filename: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+    @property
+    def extra_args(self) -> dict:
+        """PutObject's headers and metadata for this object."""
+        args = {
+            "ContentType": self.content_type,
+            "CacheControl": self.cache_control,
+            "Metadata": {SHA256_METADATA: self.sha256},
+        }
+        if self.encoding:
+            args["ContentEncoding"] = self.encoding
+        return args
+
+
+@dataclass(frozen=True)
+class VersionsChange:
+    """What ``versions.json`` gets once the version is in place."""
+
+    key: str
+    version: str
+    aliases: tuple[str, ...]
+    default: str | None
+
+
+@dataclass
+class Plan:
+    """What a publish will do; nothing of it has been written yet."""
+
+    bucket: str
+    prefix: str
+    files: int
+    uploads: list[Upload]
+    unchanged: list[str]
+    deletes: list[str]
+    manifest_key: str
+    manifest_body: bytes | None  # None: the stored manifest is already this one
+    versions_change: VersionsChange | None = None  # None: versions.json stays as it is
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(upload.size for upload in self.uploads)
+
+
+def normalized_prefix(key_prefix: str) -> str:
+    """``docs``, ``/docs/`` -> ``docs/``; nothing -> the bucket's root."""
+    stripped = key_prefix.strip("/")
+    return stripped + "/" if stripped else ""
+
+
+def make_plan(
+    folder: str | os.PathLike,
+    *,
+    client,
+    bucket: str,
+    key_prefix: str = "",
+    rules: Rules | None = None,
+    delete: bool = False,
+    version: str | None = None,
+    aliases: Sequence[str] = (),
+    default: str | None = None,
+    max_concurrency: int = 10,
+) -> Plan:
+    """Compare ``folder`` with what S3 holds and decide what to send.
+
+    Reads S3 (ListObjectsV2, the previous manifest, HeadObject where an ETag
+    alone cannot tell) and writes nothing. ValueError for a request that
+    cannot be carried out as asked (a bad folder or version name).
+    """
+    compress.require_brotli()
+    rules = rules or Rules()
+    key_prefix = normalized_prefix(key_prefix)
+    if (aliases or default) and not version:
+        raise ValueError("--alias and --default need --version")
+    if version:
+        versions.check_name("--version", version)
+        for name in [*aliases, *([default] if default else [])]:
+            versions.check_name("--alias" if name in aliases else "--default", name)
+    site = scan(folder)
+    if any(file.path == MANIFEST_NAME for file in site):
+        raise ValueError(f"{MANIFEST_NAME}: the folder holds a file named as the manifest")
+    prefix = key_prefix + (version + "/" if version else "")
+    too_long = [f.path for f in site if len((prefix + f.path).encode()) > MAX_KEY_BYTES]
+    if too_long:
+        raise ValueError(f"{too_long[0]}: the key would be longer than S3 allows")
+
+    versions_change = None
+    if version:
+        versions_change = _versions_change(
+            client, bucket, key_prefix + VERSIONS_NAME, version, tuple(aliases), default
+        )
+    listed = remote.list_prefix(client, bucket, prefix)
+    manifest_key = prefix + MANIFEST_NAME
+    previous = None
+    if manifest_key in listed:
+        previous = manifest.loads(remote.read(client, bucket, manifest_key) or b"")
+
+    decided = _Decisions(client, bucket, prefix, rules, listed, previous or {}, site)
+    decided.run(max_concurrency)
+    entries = decided.entries
+    manifest_body = None
+    if previous != entries or manifest_key not in listed:
+        manifest_body = manifest.dumps(entries)
+
+    deletes = []
+    if delete:
+        wanted = decided.wanted | {manifest_key}
+        kept = _kept_versions(client, bucket, prefix, listed) if not version else ()
+        deletes = [
+            key
+            for key in sorted(listed)
+            if key not in wanted and not any(key.startswith(k) for k in kept)
+        ]
+    return Plan(
+        bucket=bucket,
+        prefix=prefix,
+        files=len(site),
+        uploads=sorted(decided.uploads, key=lambda upload: (upload.phase, upload.key)),
+        unchanged=sorted(decided.unchanged),
+        deletes=deletes,
+        manifest_key=manifest_key,
+        manifest_body=manifest_body,
+        versions_change=versions_change,
+    )
+
+
+def _versions_change(
+    client, bucket: str, key: str, version: str, aliases: tuple[str, ...], default: str | None
+) -> VersionsChange | None:
+    """The change to ``versions.json``, checked against the stored file now
+    so that a bad alias or default stops the publish before it starts."""
+    document = read_versions(client, bucket, key)
+    if versions.updated(document, version, aliases, default) == document:
+        return None
+    return VersionsChange(key, version, aliases, default)
+
+
+def read_versions(client, bucket: str, key: str) -> dict:
+    body = remote.read(client, bucket, key)
+    if body is None:
+        return versions.empty()
+    try:
+        return versions.loads(body)
+    except ValueError as error:
+        raise remote.PublishError(f"{key}: {error}") from None
+
+
+def _kept_versions(client, bucket: str, prefix: str, listed) -> tuple[str, ...]:
+    """What ``--delete`` of an unversioned publish never removes: a
+    ``versions.json`` under its prefix, and the folders of the versions it
+    names, which are published on their own."""
+    key = prefix + VERSIONS_NAME
+    if key not in listed:
+        return ()
+    document = read_versions(client, bucket, key)
+    return (key, *(f"{prefix}{name}/" for name in document["versions"]))
+
+
+@dataclass
+class _Object:
+    """An object as it should be stored, before it is known whether it is."""
+
+    upload: Upload
+    md5: str
+
+
+class _Decisions:
+    """Each file's and variant's fate: unchanged, or to upload."""
+
+    def __init__(self, client, bucket, prefix, rules, listed, previous, site: list[LocalFile]):
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+        self.rules, self.listed, self.previous, self.site = rules, listed, previous, site
+        self.local_keys = {prefix + file.path for file in site}
+        self.entries: dict[str, manifest.Entry] = {}
+        self.uploads: list[Upload] = []
+        self.unchanged: list[str] = []
+        self.wanted: set[str] = set()
+
+    def run(self, max_concurrency: int) -> None:
+        to_compress, to_check = [], []
+        for file in self.site:
+            key = self.prefix + file.path
+            self.wanted.add(key)
+            entry, original_unchanged, variants_unchanged = self._by_manifest(file, key)
+            if original_unchanged:
+                self.unchanged.append(key)
+            else:
+                to_check.append(self._original(file, key, entry))
+            if variants_unchanged:
+                variant_keys = [key + compress.SUFFIXES[enc] for enc in entry.encodings]
+                self.unchanged += variant_keys
+                self.wanted.update(variant_keys)
+                self.entries[file.path] = entry
+            elif is_compressible(entry.content_type) and compress.worth_compressing(file.size):
+                to_compress.append((file, key, entry))
+            else:
+                self.entries[file.path] = entry
+        # Brotli and zlib release the GIL: one thread per core compresses.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for path, entry, variants in pool.map(lambda item: self._variants(*item), to_compress):
+                self.entries[path] = entry
+                self.wanted.update(item.upload.key for item in variants)
+                to_check += variants
+        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+            for stored, item in zip(pool.map(self._stored, to_check), to_check):
+                if stored:
+                    self.unchanged.append(item.upload.key)
+                else:
+                    self.uploads.append(item.upload)
+
+    def _by_manifest(self, file: LocalFile, key: str):
+        """The file's manifest entry, as far as known now, and whether the
+        previous manifest and the listing show the original and its
+        variants in place."""
+        content_type = self.rules.content_type(file.path)
+        cache_control = self.rules.cache_control_for(file.path)
+        entry = manifest.Entry(file.sha256, file.size, content_type, cache_control)
+        previous = self.previous.get(file.path)
+        listed = self.listed.get(key)
+        if (
+            previous is None
+            or listed is None
+            or listed.size != file.size
+            or (previous.sha256, previous.size) != (file.sha256, file.size)
+            or (previous.content_type, previous.cache_control) != (content_type, cache_control)
+        ):
+            return entry, False, False
+        variants_in_place = all(
+            enc in compress.SUFFIXES
+            and self._listed_size(key + compress.SUFFIXES[enc]) == size
+            and key + compress.SUFFIXES[enc] not in self.local_keys
+            for enc, size in previous.encodings.items()
+        )
+        return previous, True, variants_in_place
+
+    def _listed_size(self, key: str) -> int | None:
+        listed = self.listed.get(key)
+        return None if listed is None else listed.size
+
+    def _original(self, file: LocalFile, key: str, entry: manifest.Entry) -> _Object:
+        phase = ENTRIES if self.rules.is_entry(file.path) else ASSETS
+        upload = Upload(
+            key=key,
+            size=file.size,
+            sha256=file.sha256,
+            content_type=entry.content_type,
+            cache_control=entry.cache_control,
+            phase=phase,
+            filename=file.filename,
+        )
+        return _Object(upload, file.md5)
+
+    def _variants(self, file: LocalFile, key: str, entry: manifest.Entry):
+        """Compress the file: its manifest entry with the variants kept, and them."""
+        with open(file.filename, "rb") as source:
+            data = source.read()
+        phase = ENTRY_VARIANTS if self.rules.is_entry(file.path) else ASSET_VARIANTS
+        made = []
+        encodings = {}
+        for encoding, compressed in compress.variants(data).items():
+            variant_key = key + compress.SUFFIXES[encoding]
+            if variant_key in self.local_keys:
+                continue  # the folder's own file of that name wins
+            encodings[encoding] = len(compressed)
+            upload = Upload(
+                key=variant_key,
+                size=len(compressed),
+                sha256=hashlib.sha256(compressed).hexdigest(),
+                content_type=entry.content_type,
+                cache_control=entry.cache_control,
+                phase=phase,
+                encoding=encoding,
+                data=compressed,
+            )
+            made.append(_Object(upload, hashlib.md5(compressed, usedforsecurity=False).hexdigest()))
+        entry = manifest.Entry(
+            file.sha256, file.size, entry.content_type, entry.cache_control, encodings
+        )
+        return file.path, entry, made
+
+    def _stored(self, item: _Object) -> bool:
+        """Whether S3 holds the object exactly as it would be uploaded."""
+        upload = item.upload
+        listed = self.listed.get(upload.key)
+        if listed is None or listed.size != upload.size:
+            return False
+        if listed.md5 is not None and listed.md5 != item.md5:
+            return False
+        stored = remote.head(self.client, self.bucket, upload.key)
+        return stored is not None and (
+            stored.get("Metadata", {}).get(SHA256_METADATA) == upload.sha256
+            and stored.get("ContentType") == upload.content_type
+            and stored.get("CacheControl") == upload.cache_control
+            and stored.get("ContentEncoding") == upload.encoding
+            and stored.get("ContentLength") == upload.size
+        )

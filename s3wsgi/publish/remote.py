@@ -1,0 +1,131 @@
+"""What the publisher asks of S3 besides uploads: a client, the listing of
+a prefix, small JSON objects, one object's headers; and S3's failures in
+one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PublishError(Exception):
+    """Publishing stopped; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An object as ListObjectsV2 reports it."""
+
+    size: int
+    etag: str
+
+    @property
+    def md5(self) -> str | None:
+        """The object's MD5 (hex), when its ETag is one: a single-part upload
+        without SSE-KMS. A multipart ETag holds a ``-``."""
+        etag = self.etag.strip('"')
+        return etag if len(etag) == 32 and "-" not in etag else None
+
+
+def make_client(
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    addressing_style: str | None = None,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 60.0,
+    max_attempts: int = 3,
+    max_pool_connections: int = 10,
+):
+    """A boto3 S3 client: boto3's credential chain, the given endpoint."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        config=Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            max_pool_connections=max_pool_connections,
+            s3={"addressing_style": addressing_style or "auto"},
+        ),
+    )
+
+
+def list_prefix(client, bucket: str, prefix: str) -> dict[str, Listed]:
+    """Every key under ``prefix``: one ListObjectsV2 request per 1000 keys."""
+    listed = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", ()):
+            listed[item["Key"]] = Listed(size=item["Size"], etag=item.get("ETag", ""))
+    return listed
+
+
+def read(client, bucket: str, key: str) -> bytes | None:
+    """An object's bytes; None if there is no such key."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    with body:
+        return body.read()
+
+
+def head(client, bucket: str, key: str) -> dict | None:
+    """An object's stored headers and metadata (HeadObject); None if missing."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+
+
+def describe(error: BaseException, *, bucket: str, endpoint: str) -> str:
+    """One line for a failure of S3 or of the way to it."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    where = f"at {endpoint}"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code", "")
+        if code == "NoSuchBucket":
+            return f"no such bucket {bucket!r} {where}"
+        if code in ("AccessDenied", "403"):
+            return f"access denied to bucket {bucket!r} {where} (check the credentials and policy)"
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+            return f"the credentials were refused {where} ({code})"
+        message = details.get("Message", "")
+        return f"S3 {where} answered {code or 'an error'}: {message}".rstrip(": ")
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE)"
+        )
+    if isinstance(error, ConnectTimeoutError):
+        return f"cannot reach S3 {where}: connection timed out"
+    if isinstance(error, ReadTimeoutError):
+        return f"S3 {where} did not answer in time"
+    if isinstance(error, EndpointConnectionError):
+        cause = str(getattr(error, "kwargs", {}).get("error", "")).lower()
+        reason = "connection refused" if "refused" in cause else "cannot connect"
+        return f"cannot reach S3 {where}: {reason}"
+    if isinstance(error, BotoCoreError):
+        return f"S3 {where}: {str(error).splitlines()[0]}"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}".rstrip(": ")

@@ -1,0 +1,301 @@
+"""Carrying out a plan: uploads in parallel by phase, then the manifest,
+then deletions, then ``versions.json``; and :func:`publish`, which plans
+and carries out in one call.
+
+Nothing is deleted and no manifest or ``versions.json`` is written until
+every upload has succeeded, so a publish that fails or is interrupted
+leaves the previous site whole: its manifest still describes objects that
+are all there. Running it again sends only what is still missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+from s3transfer.subscribers import BaseSubscriber
+
+from . import manifest, remote, versions
+from .plan import SHA256_METADATA, Plan, make_plan, read_versions
+from .rules import DEFAULT_CACHE_CONTROL, HASHED_PATTERN, NO_CACHE, Rules
+
+# DeleteObjects takes at most this many keys per request.
+_DELETE_BATCH = 1000
+_MIB = 1 << 20
+
+
+@dataclass
+class Result:
+    """What a publish did (or, for a dry run, would do)."""
+
+    bucket: str
+    prefix: str
+    files: int
+    uploaded: list[str]
+    uploaded_bytes: int
+    unchanged: int
+    deleted: list[str]
+    manifest_key: str
+    manifest_written: bool
+    versions_key: str | None = None
+    versions_written: bool = False
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """``uploaded N (X MiB) · unchanged M · deleted D · S s``; for a dry
+        run, what would be uploaded and deleted."""
+        uploaded, deleted = (
+            ("would upload", "would delete") if self.dry_run else ("uploaded", "deleted")
+        )
+        return (
+            f"{uploaded} {len(self.uploaded)} ({self.uploaded_bytes / _MIB:.1f} MiB)"
+            f" · unchanged {self.unchanged}"
+            f" · {deleted} {len(self.deleted)}"
+            f" · {self.seconds:.1f} s"
+        )
+
+    def as_json(self) -> dict:
+        """Counts, bytes, seconds and the keys written and deleted, for CI."""
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "dry_run": self.dry_run,
+            "files": self.files,
+            "uploaded": len(self.uploaded),
+            "uploaded_bytes": self.uploaded_bytes,
+            "unchanged": self.unchanged,
+            "deleted": len(self.deleted),
+            "seconds": round(self.seconds, 3),
+            "manifest": self.manifest_key,
+            "manifest_written": self.manifest_written,
+            "versions": self.versions_key,
+            "versions_written": self.versions_written,
+            "uploaded_keys": self.uploaded,
+            "deleted_keys": self.deleted,
+        }
+
+
+def publish(
+    folder: str | os.PathLike,
+    *,
+    bucket: str,
+    key_prefix: str = "",
+    client=None,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    addressing_style: str | None = None,
+    cache_control: str | None = None,
+    hashed_pattern: str | None = None,
+    delete: bool = False,
+    dry_run: bool = False,
+    version: str | None = None,
+    aliases: Sequence[str] = (),
+    default: str | None = None,
+    max_concurrency: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> Result:
+    """Upload the built site in ``folder`` to ``bucket`` under ``key_prefix``.
+
+    :param client: a boto3 S3 client; else one is made from ``endpoint_url``,
+        ``region_name``, ``addressing_style`` and boto3's credential chain.
+    :param cache_control: for files neither entry points nor hashed
+        (default ``public, max-age=300``); see :mod:`s3wsgi.publish.rules`.
+    :param hashed_pattern: a regular expression marking content-hashed names.
+    :param delete: remove keys under the prefix the folder no longer has.
+    :param dry_run: decide, report, and write nothing.
+    :param version: publish under ``<key_prefix><version>/`` and add it to
+        ``<key_prefix>versions.json``; ``aliases`` point at it, ``default``
+        sets the file's default.
+    :param progress: called with each count of bytes sent, from the upload threads.
+
+    Raises ValueError for a request that cannot be carried out (a missing or
+    empty folder, a bad name or pattern), :class:`PublishError` when S3 or
+    the way to it fails; either way the previous site is left whole.
+
+    Usage::
+
+        publish("_build/html", bucket="my-docs", key_prefix="docs/", delete=True)
+    """
+    started = time.monotonic()
+    rules = Rules(
+        cache_control=DEFAULT_CACHE_CONTROL if cache_control is None else cache_control,
+        hashed_pattern=HASHED_PATTERN if hashed_pattern is None else hashed_pattern,
+    )
+    own_client = client is None
+    if own_client:
+        client = remote.make_client(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            addressing_style=addressing_style,
+            max_pool_connections=max_concurrency,
+        )
+    try:
+        plan = plan_or_fail(
+            folder,
+            client=client,
+            bucket=bucket,
+            key_prefix=key_prefix,
+            rules=rules,
+            delete=delete,
+            version=version,
+            aliases=aliases,
+            default=default,
+            max_concurrency=max_concurrency,
+        )
+        return apply(
+            plan,
+            client,
+            dry_run=dry_run,
+            max_concurrency=max_concurrency,
+            progress=progress,
+            started=started,
+        )
+    finally:
+        if own_client:
+            client.close()
+
+
+def plan_or_fail(folder, *, client, bucket: str, **options) -> Plan:
+    """:func:`make_plan`, with S3's failures as one-line PublishErrors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return make_plan(folder, client=client, bucket=bucket, **options)
+    except (BotoCoreError, ClientError) as error:
+        raise remote.PublishError(_describe(error, client, bucket)) from None
+    except OSError as error:  # a file that went away or cannot be read
+        raise remote.PublishError(_file_problem(error)) from None
+
+
+def apply(
+    plan: Plan,
+    client,
+    *,
+    dry_run: bool = False,
+    max_concurrency: int = 10,
+    progress: Callable[[int], None] | None = None,
+    started: float | None = None,
+) -> Result:
+    """Carry out ``plan``: uploads, manifest, deletions, ``versions.json``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    started = time.monotonic() if started is None else started
+    change = plan.versions_change
+    result = Result(
+        bucket=plan.bucket,
+        prefix=plan.prefix,
+        files=plan.files,
+        uploaded=[upload.key for upload in plan.uploads],
+        uploaded_bytes=plan.upload_bytes,
+        unchanged=len(plan.unchanged),
+        deleted=list(plan.deletes),
+        manifest_key=plan.manifest_key,
+        manifest_written=plan.manifest_body is not None,
+        versions_key=change.key if change else None,
+        versions_written=change is not None,
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        try:
+            _upload(plan, client, max_concurrency, progress)
+            if plan.manifest_body is not None:
+                _put_json(client, plan.bucket, plan.manifest_key, plan.manifest_body)
+            _delete(client, plan.bucket, plan.deletes)
+            if change is not None:
+                _switch_versions(client, plan.bucket, change)
+        except (BotoCoreError, ClientError) as error:
+            raise remote.PublishError(_describe(error, client, plan.bucket)) from None
+        except OSError as error:
+            raise remote.PublishError(_file_problem(error)) from None
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _switch_versions(client, bucket: str, change) -> None:
+    """Apply the change to ``versions.json`` as it is now (read again: it
+    may have moved since the plan was made), in one write."""
+    document = read_versions(client, bucket, change.key)
+    try:
+        updated = versions.updated(document, change.version, change.aliases, change.default)
+    except ValueError as error:  # it changed under us in a way that conflicts
+        raise remote.PublishError(f"{change.key}: {error}") from None
+    _put_json(client, bucket, change.key, versions.dumps(updated))
+
+
+def _describe(error: BaseException, client, bucket: str) -> str:
+    return remote.describe(error, bucket=bucket, endpoint=client.meta.endpoint_url)
+
+
+def _file_problem(error: OSError) -> str:
+    reason = (error.strerror or str(error)).lower()
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
+def _upload(plan: Plan, client, max_concurrency: int, progress) -> None:
+    """Every upload of the plan, phase after phase, each phase in parallel
+    through boto3's transfer manager (multipart above its threshold)."""
+    from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+    subscribers = [_Progress(progress)] if progress else []
+    # On a failure or an interrupt, leaving the block cancels the transfers
+    # not yet started and waits for those under way. (Its shutdown(cancel=True)
+    # is not used: s3transfer 0.19 passes the message as the exception type.)
+    with create_transfer_manager(
+        client, TransferConfig(max_concurrency=max_concurrency)
+    ) as manager:
+        for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
+            futures = [
+                manager.upload(
+                    upload.filename if upload.data is None else io.BytesIO(upload.data),
+                    plan.bucket,
+                    upload.key,
+                    extra_args=upload.extra_args,
+                    subscribers=subscribers,
+                )
+                for upload in phase
+            ]
+            for future in futures:
+                future.result()  # the first failure stops the publish
+
+
+def _put_json(client, bucket: str, key: str, body: bytes) -> None:
+    client.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType=manifest.CONTENT_TYPE,
+        CacheControl=NO_CACHE,
+        Metadata={SHA256_METADATA: hashlib.sha256(body).hexdigest()},
+    )
+
+
+def _delete(client, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), _DELETE_BATCH):
+        batch = keys[start : start + _DELETE_BATCH]
+        answer = client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+        )
+        errors = answer.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise remote.PublishError(
+                f"could not delete {len(errors)} keys, e.g. {first.get('Key')!r}: "
+                f"{first.get('Code', '')} {first.get('Message', '')}".strip()
+            )
+
+
+class _Progress(BaseSubscriber):
+    """A transfer subscriber passing each count of bytes sent to a callable
+    (negative when a retried request starts over)."""
+
+    def __init__(self, callback: Callable[[int], None]):
+        self.callback = callback
+
+    def on_progress(self, future, bytes_transferred: int, **kwargs) -> None:
+        self.callback(bytes_transferred)

@@ -1,0 +1,84 @@
+"""``versions.json``: which published versions exist and what each alias
+points at, switched in one object write.
+
+Key: ``<key_prefix>versions.json``, ``Content-Type: application/json``,
+``Cache-Control: no-cache``. Body::
+
+    {"versions": ["v1", "v2"], "aliases": {"latest": "v2", "stable": "v1"}, "default": "latest"}
+
+- ``versions``: every version published under ``<key_prefix><version>/``,
+  oldest first, in the order they were first published;
+- ``aliases``: a name (``latest``, ``stable``) -> the version it stands for;
+- ``default``: the version or alias a reader gets when the URL names none.
+
+A server resolves ``/docs/<alias>/`` from this file. Each version's files
+and manifest are complete before this file names it, so moving an alias is
+one write and no reader ever sees half a release.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+CONTENT_TYPE = "application/json"
+
+# A version or alias is one URL path segment that needs no escaping.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_name(what: str, name: str) -> None:
+    """Raise ValueError unless ``name`` can be a version or alias."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{what}: {name!r} must start with a letter or digit and hold only "
+            "letters, digits and . _ + -"
+        )
+
+
+def empty() -> dict:
+    return {"versions": [], "aliases": {}, "default": None}
+
+
+def loads(body: bytes) -> dict:
+    """The document, checked; ValueError if it is not a versions file."""
+    try:
+        document = json.loads(body)
+        versions = [str(name) for name in document["versions"]]
+        aliases = {str(name): str(target) for name, target in document.get("aliases", {}).items()}
+        default = document.get("default")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ValueError("it is not a versions file") from None
+    return {"versions": versions, "aliases": aliases, "default": default}
+
+
+def dumps(document: dict) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def updated(
+    document: dict, version: str, aliases: Sequence[str] = (), default: str | None = None
+) -> dict:
+    """``document`` with ``version`` added (last, if it is new), each alias
+    pointed at it, and ``default`` set. ValueError for a name that would be
+    both a version and an alias, or a default that is neither.
+
+    A version published again keeps its place: it was born then. Without
+    ``default``, a new file's default is the first alias given, else the
+    version.
+    """
+    versions = list(document["versions"])
+    names = dict(document["aliases"])
+    if version in names:
+        raise ValueError(f"{version!r} is an alias in versions.json, not a version")
+    if version not in versions:
+        versions.append(version)
+    for alias in aliases:
+        if alias in versions:
+            raise ValueError(f"--alias {alias}: {alias!r} is a version in versions.json")
+        names[alias] = version
+    chosen = default or document.get("default") or (aliases[0] if aliases else version)
+    if chosen not in versions and chosen not in names:
+        raise ValueError(f"--default {chosen}: no version or alias has that name")
+    return {"versions": versions, "aliases": names, "default": chosen}
