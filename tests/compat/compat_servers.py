@@ -263,8 +263,9 @@ def start_rclone() -> RunningServer:
 def start_seaweedfs() -> RunningServer:
     """``weed mini``: master, volume, filer and S3 gateway in one process,
     the quickest SeaweedFS to start (about a second) and to stop cleanly
-    (``weed server -s3`` takes three times as long to start and hangs on
-    SIGTERM). It cannot listen on port 0, so every port is picked here."""
+    (``weed server -s3`` takes three times as long to start, and was still
+    running 20 seconds after SIGTERM). It cannot listen on port 0, so every
+    port is picked here."""
     weed = _executable("weed")
     version = _version([weed, "version"], r"version \S+ (\S+)")
     folder = Path(tempfile.mkdtemp(prefix="compat-seaweedfs-"))
