@@ -122,6 +122,7 @@ class Mount:
         answer = None
         try:
             answer = self._from_s3(environ, rest, key, budget)
+            self.bulkhead.moved()  # S3 answered: the bound is not stuck
         finally:
             if answer is None or not answer.body:
                 self.bulkhead.leave()

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -51,6 +52,10 @@ log = logging.getLogger("s3wsgi")
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _ACTUAL_SIZE = re.compile(r"<ActualObjectSize>(\d+)</ActualObjectSize>")
+# object_store checks a ranged answer against the request, and refuses a
+# server's whole object ("non-partial") or a part other than the one asked.
+_WHOLE_TO_A_RANGE = "non-partial response when range requested"
+_OTHER_PART = re.compile(r"Requested (\d+)\.\.(\d+), got \d+\.\.\d+")
 
 # object_store's names for what S3 calls these headers.
 _ATTRIBUTE_HEADERS = (
@@ -68,6 +73,15 @@ _CREDENTIALS_TTL = timedelta(minutes=5)
 
 class ForkedRuntime(RuntimeError):
     """obstore was used in a parent process: its runtime is not in this one."""
+
+
+class _WrongPart(Exception):
+    """The server answered a range with the whole object (``span`` None) or
+    with another part than ``span``, the one asked for."""
+
+    def __init__(self, span: tuple[int, int] | None):
+        super().__init__("wrong part")
+        self.span = span
 
 
 class ObstoreStore:
@@ -151,7 +165,22 @@ class ObstoreStore:
         store = self._obstore()
         if store is None:
             return self._fallback.get().get(request)
-        result = self._call(store, "get_object", request, _options(request))
+        try:
+            result = self._call(store, "get_object", request, _options(request))
+        except _WrongPart as wrong:
+            # As the boto3 store would pass such an answer on for the
+            # middleware to check: ask for what it can use.
+            if wrong.span is not None and wrong.span != request.range:
+                log.warning("%s: the S3 server sent another part; asking again", request.key)
+                request = replace(request, range=wrong.span)
+            else:
+                log.warning("%s: the S3 server ignores ranges; reading it whole", request.key)
+                request = replace(request, range=None)
+            try:
+                result = self._call(store, "get_object", request, _options(request))
+            except _WrongPart:
+                log.error("%s: the S3 server sent a part other than asked, twice", request.key)
+                raise UpstreamError(502) from None
         stream = result.stream(min_chunk_size=self.chunk_size)
         body = Body(stream, _nothing)
         start, end = result.range
@@ -174,6 +203,14 @@ class ObstoreStore:
         except PreconditionError:
             raise PreconditionFailed() from None
         except Exception as error:  # obstore's errors, and its Rust panics
+            if request.range is not None:
+                text = str(error)
+                other = _OTHER_PART.search(text)
+                if other is not None:
+                    first, end = int(other.group(1)), int(other.group(2))
+                    raise _WrongPart((first, end - 1) if end > first else None) from None
+                if _WHOLE_TO_A_RANGE in text:
+                    raise _WrongPart(None) from None
             raise self._error(error, operation, request.key) from None
 
     def _error(self, error: Exception, operation: str, key: str) -> StoreError:
