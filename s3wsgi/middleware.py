@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
 from .bulkhead import Bulkhead
 from .http import responses
 from .http.bodies import Watched
+from .http.encodings import choose
 from .http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
 from .http.responses import Response
 from .objects import ObjectAnswers
 from .options import Options
+from .site import HASHED_PATTERN, IMMUTABLE, VARIANT_SUFFIXES, is_entry_point
 from .stores.base import Budget, NotFound, OutOfTime, UpstreamError
+from .stores.cache import CachingStore
 from .stores.factory import make_store
+from .variants import Variants
 
 log = logging.getLogger("s3wsgi")
 
@@ -66,8 +71,14 @@ class Mount:
             cache_max_object_bytes=options.cache_max_object_bytes,
         )
         self.objects = ObjectAnswers(
-            self.store, cache_control=options.cache_control, extra=self.headers
+            self.store, cache_control=self._cache_control, extra=self.headers
         )
+        # The manifest is read past the object cache, or a publish would be
+        # seen only after cache_ttl.
+        uncached = self.store.inner if isinstance(self.store, CachingStore) else self.store
+        self.variants = Variants(uncached, options.site_files_ttl) if options.variants else None
+        hashed = options.hashed_pattern or HASHED_PATTERN
+        self.hashed = re.compile(hashed) if options.immutable_hashed else None
         self.bulkhead = Bulkhead(options.s3_request_bound)
         self.attempt_seconds = options.connect_timeout + options.read_timeout
 
@@ -134,7 +145,7 @@ class Mount:
         """No exception of a store's escapes: a fault is a logged 5xx."""
         try:
             try:
-                return self.objects.answer(environ, key, budget)
+                return self._object(environ, key, budget)
             except NotFound:
                 return self._missing(environ, rest, key, budget)
         except OutOfTime:
@@ -147,6 +158,36 @@ class Mount:
         except Exception:
             log.exception("%s: answering from S3 failed", key)
             return responses.error_response(HTTPStatus.BAD_GATEWAY, self.headers)
+
+    def _object(self, environ: dict, key: str, budget: Budget) -> Response:
+        """The object's answer: its variant for the request's Accept-Encoding,
+        if it has variants, with ``Vary: Accept-Encoding`` on every answer
+        for it (RFC 9110 §12.5.5), 304s and 206s included."""
+        encodings = self.variants.of(self.key_prefix, key, budget) if self.variants else ()
+        if not encodings:
+            return self.objects.answer(environ, key, budget)
+        coding = choose(environ.get("HTTP_ACCEPT_ENCODING"), encodings)
+        answer = None
+        if coding is not None:
+            try:
+                variant = key + VARIANT_SUFFIXES[coding]
+                answer = self.objects.answer(environ, variant, budget, name=key)
+            except NotFound:
+                log.warning("%s: its %s variant is missing; sending it as stored", key, coding)
+        if answer is None:
+            answer = self.objects.answer(environ, key, budget)
+        answer.headers.append(("Vary", "Accept-Encoding"))
+        return answer
+
+    def _cache_control(self, key: str) -> str | None:
+        """Cache-Control for an object that carries none: immutable for a
+        content-hashed name (RFC 8246), else the ``cache_control`` option."""
+        hashed = self.hashed
+        if hashed is not None:
+            name = key[len(self.key_prefix) :]
+            if hashed.search(name) and not is_entry_point(name):
+                return IMMUTABLE
+        return self.options.cache_control
 
     def _missing(self, environ: dict, rest: str, key: str, budget: Budget) -> Response | None:
         """A missing key: a folder's redirect, the wrapped app (None), the

@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
 
@@ -77,24 +78,38 @@ class HeaderMemo:
 class ObjectAnswers:
     """Answers GET and HEAD for a key from ``store``.
 
-    :param cache_control: Cache-Control for objects that carry none.
+    :param cache_control: the Cache-Control for an object that carries none,
+        by the name it is served as (or None for none).
     :param extra: headers added to every answer.
     """
 
-    def __init__(self, store: Store, *, cache_control: str | None, extra: list[tuple[str, str]]):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_control: Callable[[str], str | None],
+        extra: list[tuple[str, str]],
+    ):
         self.store = store
         self.cache_control = cache_control
         self.extra = extra
         self.memo = HeaderMemo()
 
-    def answer(self, environ: dict, key: str, budget: Budget | None) -> Response:
+    def answer(
+        self, environ: dict, key: str, budget: Budget | None, *, name: str | None = None
+    ) -> Response:
         """The answer to a GET or HEAD of ``key``; raises NotFound or
-        UpstreamError."""
+        UpstreamError.
+
+        :param name: the key the answer stands for, when ``key`` is a variant
+            of it: its type and Cache-Control are guessed from this name.
+        """
+        name = name or key
         method = environ["REQUEST_METHOD"]
         conditions = cond.parse_conditions(environ, with_range=method == "GET")
         plan = None if method == "HEAD" else cond.plan_get(conditions)
         if plan is None:
-            return self._decide_locally(key, method, conditions, budget)
+            return self._decide_locally(key, method, conditions, budget, name)
         request = ObjectRequest(
             key,
             range=plan.range,
@@ -120,13 +135,13 @@ class ObjectAnswers:
             # S3 said 304 to exactly one If-None-Match tag: that is the ETag.
             sent = tags[0].tag if isinstance(tags, list) else None
             etag = answer.headers.get("etag") or sent
-            return self._not_modified(key, etag, answer.headers, budget)
+            return self._not_modified(key, etag, answer.headers, budget, name)
         except RangeNotSatisfiable as answer:
             size = answer.size
             if size is None:
                 size = store.head(ObjectRequest(key, budget=budget)).size
             return responses.range_not_satisfiable(size or 0, self.extra)
-        return self._checked(obj, key, conditions, budget)
+        return self._checked(obj, key, conditions, budget, name)
 
     def head(self, key: str, budget: Budget | None) -> S3Object:
         return self.store.head(ObjectRequest(key, budget=budget))
@@ -139,7 +154,7 @@ class ObjectAnswers:
         return Response(HTTPStatus.NOT_FOUND, headers, obj.body or ())
 
     def _decide_locally(
-        self, key: str, method: str, conditions: cond.Conditions, budget: Budget | None
+        self, key: str, method: str, conditions: cond.Conditions, budget: Budget | None, name: str
     ) -> Response:
         """HeadObject, then RFC 9110 §13.2.2 here; GET fetches only what is sent."""
         head = self.head(key, budget)
@@ -148,26 +163,31 @@ class ObjectAnswers:
         if decision == 412:
             return self._text(HTTPStatus.PRECONDITION_FAILED)
         if decision == 304:
-            return self._not_modified_from(head.headers)
+            return self._not_modified_from(head.headers, name)
         if method == "HEAD":
-            return self._response(head, key)
+            return self._response(head, name)
         etag, size = head.etag, head.size
         whole = ObjectRequest(key, budget=budget)
         if not cond.range_applies(conditions, etag, head.last_modified) or size is None:
-            return self._ranged(self.store.get(whole), key, None, budget)
+            return self._ranged(self.store.get(whole), key, None, budget, name)
         assert conditions.range is not None
         if cond.byte_span(conditions.range, size) is None:
             return responses.range_not_satisfiable(size, self.extra)
         try:
             # if_match: the part must come from the object just evaluated.
             part = replace(whole, range=conditions.range, if_match=etag)
-            return self._ranged(self.store.get(part), key, conditions.range, budget)
+            return self._ranged(self.store.get(part), key, conditions.range, budget, name)
         except PreconditionFailed:
             # Changed meanwhile: the whole object is always right.
-            return self._ranged(self.store.get(whole), key, None, budget)
+            return self._ranged(self.store.get(whole), key, None, budget, name)
 
     def _checked(
-        self, obj: S3Object, key: str, conditions: cond.Conditions, budget: Budget | None
+        self,
+        obj: S3Object,
+        key: str,
+        conditions: cond.Conditions,
+        budget: Budget | None,
+        name: str,
     ) -> Response:
         """S3's 200 or 206, its validators evaluated again: a server that
         ignored them still gives the client RFC 9110's answer."""
@@ -180,12 +200,17 @@ class ObjectAnswers:
             log.info("%s: the S3 server ignored a validator; answering %d here", key, decision)
             if decision == 412:
                 return self._text(HTTPStatus.PRECONDITION_FAILED)
-            return self._not_modified_from(obj.headers)
+            return self._not_modified_from(obj.headers, name)
         applies = cond.range_applies(conditions, etag, last_modified)
-        return self._ranged(obj, key, conditions.range if applies else None, budget)
+        return self._ranged(obj, key, conditions.range if applies else None, budget, name)
 
     def _ranged(
-        self, obj: S3Object, key: str, wanted: cond.ByteRange | None, budget: Budget | None
+        self,
+        obj: S3Object,
+        key: str,
+        wanted: cond.ByteRange | None,
+        budget: Budget | None,
+        name: str,
     ) -> Response:
         """The answer for ``wanted`` (None: the whole object) from S3's answer
         ``obj``, whatever part of the object that holds."""
@@ -193,13 +218,13 @@ class ObjectAnswers:
         sent = _sent_span(obj)
         if wanted is None:
             if sent is None and obj.status == 200:
-                return self._response(obj, key)
+                return self._response(obj, name)
             # A part where the whole object was asked for, or its If-Range
             # no longer matches: the whole object, asked for again.
             obj.close()
             whole = self.store.get(ObjectRequest(key, budget=budget))
             if _sent_span(whole) is None and whole.status == 200:
-                return self._response(whole, key)
+                return self._response(whole, name)
             whole.close()
             return self._bad_answer(key, "a part of the object to a request for all of it")
         if size is None:
@@ -211,14 +236,14 @@ class ObjectAnswers:
             return responses.range_not_satisfiable(size, self.extra)
         first, last = span
         if sent == (first, last, size) and _length(obj) == last - first + 1:
-            return self._response(obj, key, status=HTTPStatus.PARTIAL_CONTENT)
+            return self._response(obj, name, status=HTTPStatus.PARTIAL_CONTENT)
         if sent is None and obj.status == 200 and _length(obj) == size:
             # The server sent the whole object: the range is cut from it.
             headers = dict(obj.headers)
             headers["content-length"] = str(last - first + 1)
             headers["content-range"] = f"bytes {first}-{last}/{size}"
             part = S3Object(206, headers, Part(obj.body or (), first, last - first + 1))
-            return self._response(part, key, status=HTTPStatus.PARTIAL_CONTENT)
+            return self._response(part, name, status=HTTPStatus.PARTIAL_CONTENT)
         obj.close()
         if wanted == (first, last):
             return self._bad_answer(key, f"bytes {sent} to the range {first}-{last}")
@@ -227,11 +252,11 @@ class ObjectAnswers:
         log.info("%s: the S3 server sent bytes %s for %s; asking again", key, sent, wanted)
         request = ObjectRequest(key, range=(first, last), if_match=obj.etag, budget=budget)
         try:
-            return self._ranged(self.store.get(request), key, (first, last), budget)
+            return self._ranged(self.store.get(request), key, (first, last), budget, name)
         except PreconditionFailed:
             # Changed meanwhile: the whole object is always right.
             return self._ranged(
-                self.store.get(replace(request, range=None, if_match=None)), key, None, budget
+                self.store.get(replace(request, range=None, if_match=None)), key, None, budget, name
             )
 
     def _bad_answer(self, key: str, what: str) -> Response:
@@ -239,7 +264,12 @@ class ObjectAnswers:
         return responses.error_response(HTTPStatus.BAD_GATEWAY, self.extra)
 
     def _not_modified(
-        self, key: str, etag: str | None, s3_headers: dict[str, str], budget: Budget | None
+        self,
+        key: str,
+        etag: str | None,
+        s3_headers: dict[str, str],
+        budget: Budget | None,
+        name: str,
     ) -> Response:
         """A 304 with the headers of the 200 it stands for."""
         known = self.memo.recall(key, etag) if etag else None
@@ -254,16 +284,16 @@ class ObjectAnswers:
         headers = dict(known or s3_headers)
         if etag and "etag" not in headers:
             headers["etag"] = etag
-        return self._not_modified_from(headers)
+        return self._not_modified_from(headers, name)
 
-    def _not_modified_from(self, headers: dict[str, str]) -> Response:
+    def _not_modified_from(self, headers: dict[str, str], name: str) -> Response:
         return responses.not_modified(
-            headers, etag=None, cache_control=self.cache_control, extra=self.extra
+            headers, etag=None, cache_control=self.cache_control(name), extra=self.extra
         )
 
-    def _response(self, obj: S3Object, key: str, *, status: HTTPStatus | None = None) -> Response:
+    def _response(self, obj: S3Object, name: str, *, status: HTTPStatus | None = None) -> Response:
         headers = responses.object_headers(
-            obj.headers, key, cache_control=self.cache_control, extra=self.extra
+            obj.headers, name, cache_control=self.cache_control(name), extra=self.extra
         )
         return Response(status or HTTPStatus(obj.status), headers, obj.body or ())
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .site import compile_hashed_pattern
 from .stores.base import Connection
 from .stores.cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL
 from .stores.resilient import Policy
@@ -31,6 +32,7 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 # The groups of the options table, in order.
 SERVED = "What is served"
 ANSWERS = "Answers"
+PUBLISHED = "Published sites"
 S3 = "Reaching S3"
 SAFETY = "Safety: S3 trouble stays out of the app"
 CACHE = "Cache"
@@ -186,6 +188,30 @@ class Options:
         "Cookie, Authorization",
         "the request headers authorize reads, named in Vary on private answers",
         group=ANSWERS,
+    )
+
+    variants: bool = option(
+        True,
+        "answer with the Brotli or gzip variant s3wsgi publish made of an object, as the"
+        " request's Accept-Encoding allows (the folder's manifest lists them)",
+        group=PUBLISHED,
+    )
+    immutable_hashed: bool = option(
+        True,
+        "objects whose name holds a content hash and that carry no Cache-Control get"
+        " 'public, max-age=31536000, immutable' (pages excepted)",
+        group=PUBLISHED,
+    )
+    hashed_pattern: str | None = option(
+        None,
+        "the regular expression that marks a content-hashed name (default: the one"
+        " s3wsgi publish uses, e.g. app.3f9a1c2e.js, index-BfYx3sQ1.js)",
+        group=PUBLISHED,
+    )
+    site_files_ttl: float = option(
+        10.0,
+        "seconds the manifest is used before S3 is asked again: how soon a new publish is seen",
+        group=PUBLISHED,
     )
 
     endpoint_url: str | None = option(
@@ -440,7 +466,15 @@ def _check_combinations(options: Options) -> None:
         raise ValueError("error_document does nothing with fallthrough: choose one")
     if options.chunk_size < 64 * 1024:
         raise ValueError("chunk_size must be at least 64 KiB (65536)")
-    for name in ("connect_timeout", "read_timeout", "breaker_cooldown", "cache_ttl"):
+    if options.hashed_pattern is not None:
+        compile_hashed_pattern(options.hashed_pattern, "hashed_pattern")
+    for name in (
+        "connect_timeout",
+        "read_timeout",
+        "breaker_cooldown",
+        "cache_ttl",
+        "site_files_ttl",
+    ):
         if getattr(options, name) < 0:
             raise ValueError(f"{name} must not be negative")
     for name in ("max_attempts", "breaker_failures", "max_pool_connections"):
@@ -537,7 +571,7 @@ def shown_default(name: str) -> str:
 def options_table() -> str:
     """The reStructuredText table of every option, by group, for the docs."""
     rows = []
-    for group in (SERVED, ANSWERS, S3, SAFETY, CACHE):
+    for group in (SERVED, ANSWERS, PUBLISHED, S3, SAFETY, CACHE):
         rows.append((f"**{group}**", "", "", ""))
         for name, spec in FIELDS.items():
             if spec.metadata["group"] != group:

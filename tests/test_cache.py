@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from s3wsgi.site import MANIFEST_NAME
 from s3wsgi.stores.base import Connection
 from s3wsgi.stores.boto3_store import BotoStore
 from s3wsgi.stores.cache import CachingStore
@@ -40,6 +41,9 @@ class Counting:
         return self.inner.head(request)
 
     def get(self, request):
+        # The publish manifest is read past the cache (tests/test_variants.py).
+        if request.key.endswith(MANIFEST_NAME):
+            return self.inner.get(request)
         with self._lock:
             self.calls.append(("get", request.key, asked(request)))
         time.sleep(self.delay)

@@ -68,10 +68,14 @@ def recording_app(seen):
 
 @pytest.fixture
 def docs(bucket, counting, opened_bodies):
-    """The middleware at /docs over the test bucket, with counted S3 calls."""
+    """The middleware at /docs over the test bucket, with counted S3 calls,
+    after a first request has read the (missing) publish manifest."""
     seen: list[dict] = []
     middleware = S3Middleware(recording_app(seen), bucket=bucket, client=counting.client)
     middleware.seen = seen
+    call(middleware, "/docs/digits.txt")
+    assert counting.calls == ["GetObject", "GetObject"]  # the manifest, then the object
+    counting.reset()
     return middleware
 
 

@@ -61,7 +61,14 @@ def guarded(make_middleware, proxy, serve):
         options.setdefault("deadline", DEADLINE)
         options.setdefault("breaker_cooldown", COOLDOWN)
         app = make_middleware(endpoint_url=proxy.url, **options)
-        return serve(app, threads=THREADS), app
+        url = serve(app, threads=THREADS)
+        # A first request reads the publish manifest (kept for a while), so
+        # that each request below asks S3 once; on a busy machine moto may
+        # take longer than the short read timeout to answer it.
+        deadline = time.monotonic() + 30
+        while fetch(url, "/docs/digits.txt")[0] != 200:
+            assert time.monotonic() < deadline, "S3 never answered"
+        return url, app
 
     return start
 
@@ -70,7 +77,6 @@ def test_a_hung_s3_leaves_the_host_app_its_threads_and_recovers_in_a_cooldown(
     guarded, proxy, caplog
 ):
     url, app = guarded()
-    assert fetch(url, "/docs/digits.txt")[0] == 200
     proxy.set("stall")  # S3 accepts connections and never answers
 
     with ThreadPoolExecutor(16) as pool:
@@ -151,10 +157,11 @@ def test_no_request_spends_longer_than_its_deadline_on_s3(guarded, proxy):
     # deadline of 2 s leaves no room for a second.
     url, _ = guarded(max_attempts=3)
     proxy.set("latency", delay=5)
+    accepted = proxy.accepted
     status, _, _, seconds = fetch(url, "/docs/digits.txt")
     assert status == 504
     assert seconds <= DEADLINE + SLACK
-    assert proxy.accepted <= 2  # the first attempt, and no retry
+    assert proxy.accepted - accepted == 1  # the first attempt, and no retry
 
 
 def test_retries_of_quick_failures_stay_within_the_deadline(guarded, proxy):

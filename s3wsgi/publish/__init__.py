@@ -4,8 +4,9 @@ a manifest, and only what changed. See :func:`publish`."""
 
 from __future__ import annotations
 
+from ..site import HASHED_PATTERN
 from .remote import PublishError
-from .rules import DEFAULT_CACHE_CONTROL, HASHED_PATTERN, Rules
+from .rules import DEFAULT_CACHE_CONTROL, Rules
 from .upload import Result, apply, plan_or_fail, publish
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 
+from ..site import VARIANT_SUFFIXES
 from .remote import PublishError
 
 # Smaller files gain too little: the saving is below what a TCP packet holds.
@@ -19,7 +20,7 @@ MIN_SIZE = 1024
 MAX_RATIO = 0.95
 
 # Content-Encoding -> the suffix of the variant's key, in order of preference.
-SUFFIXES = {"br": ".br", "gzip": ".gz"}
+SUFFIXES = VARIANT_SUFFIXES
 
 
 def require_brotli() -> None:

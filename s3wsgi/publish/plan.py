@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import compress, manifest, remote, versions
+from ..site import MANIFEST_NAME, VERSIONS_NAME, manifest, versions
+from . import compress, remote
 from .local import LocalFile, scan
-from .rules import MANIFEST_NAME, VERSIONS_NAME, Rules, is_compressible
+from .rules import Rules, is_compressible
 
 # Phases of the upload, in order.
 ASSETS, ASSET_VARIANTS, ENTRY_VARIANTS, ENTRIES = range(4)

@@ -15,36 +15,20 @@ Cache-Control follows what each kind of file can bear:
 
 from __future__ import annotations
 
-import posixpath
-import re
 from dataclasses import dataclass
 
 from ..http.responses import content_type
+from ..site import (
+    HASHED_PATTERN,
+    IMMUTABLE,
+    NO_CACHE,
+    compile_hashed_pattern,
+    is_entry_point,
+)
 
-MANIFEST_NAME = ".s3wsgi-manifest.json"
-VERSIONS_NAME = "versions.json"
-
-NO_CACHE = "no-cache"
-IMMUTABLE = "public, max-age=31536000, immutable"
 # Short enough that a release reaches every reader within five minutes, long
 # enough that a page's images and stylesheets are not asked for on every view.
 DEFAULT_CACHE_CONTROL = "public, max-age=300"
-
-ENTRY_NAMES = frozenset(
-    {"sw.js", "manifest.webmanifest", "robots.txt", "sitemap.xml", MANIFEST_NAME, VERSIONS_NAME}
-)
-ENTRY_EXTENSIONS = frozenset({".html", ".htm"})
-
-# A content hash in the file name (never in a folder name): a segment of 8 or
-# more lowercase hex digits separated by dots or dashes (webpack, Sphinx,
-# esbuild), or Vite's 8 base64url characters between a dash and the
-# extension. Vite's must hold a digit or two capitals past the first
-# character, so that words such as "settings" in "my-settings.js" do not
-# count: a missed hash costs a revalidation, a false one a stale year.
-HASHED_PATTERN = (
-    r"(?:^|[/.-])[0-9a-f]{8,}[.-][^/]*$"
-    r"|-(?=[A-Za-z0-9_-]*[0-9]|[A-Za-z0-9_-]+[A-Z][A-Za-z0-9_-]*[A-Z])[A-Za-z0-9_-]{8}\.[^/]*$"
-)
 
 # Types that compress well. Fonts in WOFF/WOFF2 are compressed already;
 # TrueType, OpenType and EOT are not.
@@ -80,15 +64,11 @@ class Rules:
 
     def __post_init__(self):
         # Compiled once here, so a bad expression fails before any work.
-        try:
-            hashed = re.compile(self.hashed_pattern)
-        except re.error as error:
-            raise ValueError(f"--hashed-pattern: {self.hashed_pattern!r}: {error}") from None
+        hashed = compile_hashed_pattern(self.hashed_pattern, "--hashed-pattern")
         object.__setattr__(self, "_hashed", hashed)
 
     def is_entry(self, path: str) -> bool:
-        name = posixpath.basename(path)
-        return name in ENTRY_NAMES or posixpath.splitext(name)[1].lower() in ENTRY_EXTENSIONS
+        return is_entry_point(path)
 
     def is_hashed(self, path: str) -> bool:
         return self._hashed.search(path) is not None

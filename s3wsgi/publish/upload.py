@@ -20,9 +20,10 @@ from itertools import groupby
 
 from s3transfer.subscribers import BaseSubscriber
 
-from . import manifest, remote, versions
+from ..site import HASHED_PATTERN, NO_CACHE, manifest, versions
+from . import remote
 from .plan import SHA256_METADATA, Plan, make_plan, read_versions
-from .rules import DEFAULT_CACHE_CONTROL, HASHED_PATTERN, NO_CACHE, Rules
+from .rules import DEFAULT_CACHE_CONTROL, Rules
 
 # DeleteObjects takes at most this many keys per request.
 _DELETE_BATCH = 1000
