@@ -14,8 +14,9 @@ import gzip
 from ..site import VARIANT_SUFFIXES
 from .remote import PublishError
 
-# Smaller files gain too little: the saving is below what a TCP packet holds.
-MIN_SIZE = 1024
+# Smaller files gain too little: a few hundred bytes at most, where the
+# answer's headers already weigh as much.
+MIN_SIZE = 512
 # A variant is kept only when it is at most this fraction of the original.
 MAX_RATIO = 0.95
 

@@ -211,3 +211,37 @@ def test_revisits_are_revalidated_with_304(browser, docs_url):
     browser.refresh()
     statuses = check_page(browser, expect_path="/docs/")
     assert 304 in statuses.values()
+
+
+def test_chromium_receives_brotli_and_a_page_weighs_a_third(browser, docs_url):
+    # The demo publishes its site with `s3wsgi publish`, which made Brotli
+    # and gzip variants of its pages, stylesheet and larger scripts.
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    try:
+        browser.get(docs_url)
+        wait_until_ready(browser)
+        sent, encodings = {}, {}
+        timing = browser.execute_script(
+            "return performance.getEntriesByType('navigation').concat("
+            "performance.getEntriesByType('resource'))"
+            ".map(e => [e.name, e.encodedBodySize, e.decodedBodySize])"
+        )
+        for entry in browser.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.responseReceived":
+                response = message["params"]["response"]
+                headers = {k.lower(): v for k, v in response["headers"].items()}
+                encodings[response["url"]] = headers.get("content-encoding")
+                sent[response["url"]] = headers.get("vary")
+    finally:
+        browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": False})
+    by_name = {urlsplit(url).path.rsplit("/", 1)[-1] or "index": url for url in encodings}
+    for name in ("index", "docs.css"):
+        assert encodings[by_name[name]] == "br", (name, encodings)
+        assert sent[by_name[name]] == "Accept-Encoding"
+    text = [(e, d) for url, e, d in timing if url.endswith(("/docs/", ".css", ".js"))]
+    encoded, decoded = sum(e for e, _ in text), sum(d for _, d in text)
+    print(f"HTML, CSS and JS: {encoded} bytes on the wire for {decoded} ({encoded / decoded:.0%})")
+    assert encoded <= 0.5 * decoded
+    assert console_problems(browser) == []
