@@ -2,9 +2,10 @@
 
 Requests under /docs/ are answered from S3 before Django runs; every other
 request reaches Django untouched. ``manage.py runserver`` serves this too
-(``WSGI_APPLICATION``), as does any WSGI server::
+(``WSGI_APPLICATION``), as does any WSGI server (not on port 8080, where
+``s3wsgi demo`` listens)::
 
-    waitress-serve --chdir examples/django_site docsite.wsgi:application
+    waitress-serve --listen 127.0.0.1:8000 --chdir examples/django_site docsite.wsgi:application
 """
 
 from __future__ import annotations
