@@ -2,9 +2,10 @@
 
 Requests under /docs/ are answered from S3 before Django runs; every other
 request reaches Django untouched. ``manage.py runserver`` serves this too
-(``WSGI_APPLICATION``), as does any WSGI server::
+(``WSGI_APPLICATION``), as does any WSGI server (on 8000, as runserver
+does; 8080 is ``s3wsgi demo``'s)::
 
-    waitress-serve --chdir examples/django_site docsite.wsgi:application
+    cd examples/django_site && waitress-serve --listen 127.0.0.1:8000 docsite.wsgi:application
 """
 
 from __future__ import annotations

@@ -1,0 +1,184 @@
+"""The examples as examples/README.rst runs them: beside a running
+``s3wsgi demo`` on its default port, each on a port of its own, reading the
+demo's embedded S3. Real processes, real HTTP."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import requests
+from paste.deploy import loadapp
+
+from s3wsgi import S3App, S3Middleware
+from s3wsgi.cli.settings import SERVER_DEFAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+STANDALONE_INI = EXAMPLES / "standalone.ini"
+DEMO_PORT = SERVER_DEFAULTS["port"]
+DEMO_BANNER = re.compile(r"embedded S3 at (http://127\.0\.0\.1:\d+);")
+
+
+def demo_file(path: str) -> bytes:
+    """A file of the sample site the demo uploads."""
+    return resources.files("s3wsgi").joinpath("demo_site", *path.split("/")).read_bytes()
+
+
+def environ(**variables: str) -> dict[str, str]:
+    """This environment without S3WSGI_* variables, plus ``variables``: what
+    a terminal set up as examples/README.rst says holds."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("S3WSGI_")}
+    # Under PYTHONDEVMODE a dependency's DeprecationWarning would clutter
+    # the output read below; every other warning still shows.
+    base["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    return {**base, **variables}
+
+
+class Process:
+    """A command running in the background, its output (stdout and stderr)
+    read line by line as it comes."""
+
+    def __init__(self, command: list[str], env: dict[str, str]):
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: re.Pattern, timeout: float = 60) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.output.append(line)
+            if match := pattern.search(line):
+                return match
+        raise AssertionError(f"no line matching {pattern.pattern!r} in {self.output!r}")
+
+    def stop(self) -> int:
+        """SIGTERM, as ``kill`` sends; the exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(timeout=5)
+        self.process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """``s3wsgi demo`` as the README starts it, on its default port: the
+    embedded S3's endpoint, as it prints it."""
+    process = Process([sys.executable, "-m", "s3wsgi", "demo"], environ())
+    try:
+        endpoint = process.wait_for(DEMO_BANNER).group(1)
+        yield endpoint
+        assert process.stop() == 0
+    finally:
+        process.close()
+
+
+def example_environ(endpoint: str) -> dict[str, str]:
+    """The second terminal of examples/README.rst."""
+    return environ(
+        S3WSGI_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="demo",
+        AWS_SECRET_ACCESS_KEY="demo",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+
+
+def test_the_standalone_example_serves_beside_the_demo_on_a_port_of_its_own(demo):
+    standalone = Process([sys.executable, str(EXAMPLES / "standalone.py")], example_environ(demo))
+    try:
+        # waitress says where it listens: the example's default port.
+        url = standalone.wait_for(re.compile(r"Serving on (http://\S+)")).group(1)
+        assert url == "http://127.0.0.1:8081"
+        for path in ("index.html", "guide/café.html", "_static/docs.css"):
+            page = path.removesuffix("index.html")
+            from_demo = requests.get(f"http://127.0.0.1:{DEMO_PORT}/docs/{page}", timeout=10)
+            from_example = requests.get(f"{url}/{page}", timeout=10)
+            assert (from_demo.status_code, from_example.status_code) == (200, 200), path
+            assert from_demo.content == from_example.content == demo_file(path)
+        assert standalone.stop() == 0
+    finally:
+        standalone.close()
+    assert not [line for line in standalone.output if "Traceback" in line]
+
+
+def test_the_paste_example_reads_the_s3_named_on_pserves_command_line(demo, serve):
+    # pserve passes its command line's ``name=value`` to the file as
+    # PasteDeploy's global_conf, as here.
+    settings = {"s3_endpoint": demo}
+    main = loadapp(f"config:{STANDALONE_INI}", global_conf=settings)
+    assert isinstance(main, S3App) and main.options.endpoint_url == demo
+    url = serve(main)
+    home = requests.get(f"{url}/", timeout=10)
+    assert home.status_code == 200 and home.content == demo_file("index.html")
+    assert home.headers["Cache-Control"] == "no-cache"  # as the demo stored it
+
+    intranet = loadapp(f"config:{STANDALONE_INI}", name="intranet", global_conf=settings)
+    assert isinstance(intranet, S3Middleware) and isinstance(intranet.app, S3App)
+    url = serve(intranet)
+    assert requests.get(f"{url}/docs/", timeout=10).content == demo_file("guide/index.html")
+    reference = requests.get(f"{url}/reference/", timeout=10)
+    assert reference.content == demo_file("api/reference/index.html")
+
+
+def test_the_paste_example_reads_aws_itself_without_an_endpoint():
+    main = loadapp(f"config:{STANDALONE_INI}")
+    assert main.options.endpoint_url is None
+
+
+def test_no_two_examples_share_a_default_port():
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(STANDALONE_INI, encoding="utf-8")
+    standalone = re.search(r"^DEFAULT_PORT = (\d+)$", read("examples/standalone.py"), re.M)
+    pyramid = re.search(r'"PORT", "(\d+)"', read("examples/pyramid_app.py"))
+    ports = {
+        "s3wsgi demo": DEMO_PORT,
+        "flask run": 5000,  # Flask's own default
+        "manage.py runserver": 8000,  # Django's own default
+        "pyramid_app.py": int(pyramid.group(1)),
+        "standalone.py": int(standalone.group(1)),
+        **{name: int(ini[name]["port"]) for name in ini.sections() if name.startswith("server:")},
+    }
+    assert len(set(ports.values())) == len(ports), ports
+    # The README's table says the same.
+    table = read("examples/README.rst")
+    for port in ports.values():
+        assert re.search(rf"^\S.* {port}\b", table, re.M), port
+
+
+def read(path: str) -> str:
+    return (ROOT / path).read_text(encoding="utf-8")
