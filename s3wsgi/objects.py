@@ -3,7 +3,7 @@ trusted with the client's validators and range, and checked afterwards
 whatever the server did with them.
 
 Nothing an S3 server says about its answer is passed on unchecked
-(README, "Compatibility"):
+(docs/compatibility.rst):
 
 - validators it ignored are evaluated here against the ETag and
   Last-Modified its 200 carries (RFC 9110 §13.2.2), at no extra cost;

@@ -267,8 +267,9 @@ class Options:
     )
     max_s3_requests: int | None = option(
         None,
-        "requests that may wait on S3 at once per process; more answer 503 at once"
-        " (default: 3/4 of server_threads, or 3; 0: no bound)",
+        "requests that may wait on S3 at once per process; one more waits for a turn"
+        " while S3 makes progress, else answers 503 (default: 3/4 of server_threads,"
+        " or 3; 0: no bound)",
         group=SAFETY,
     )
     deadline: float | None = option(

@@ -362,3 +362,9 @@ def test_a_child_forked_after_use_reads_through_boto3_and_says_so_once(store, ca
         assert pipe.read() == b"ok"
     # The parent keeps its fast store.
     assert read(store.get(ObjectRequest("digits.txt"))) == b"0123456789"
+
+
+def test_the_endpoint_may_come_from_the_environment_as_for_boto3(bucket, s3_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)  # http://, as a local S3 is
+    store = ObstoreStore(bucket, Connection(region_name="us-east-1"))
+    assert read(store.get(ObjectRequest("digits.txt"))) == b"0123456789"

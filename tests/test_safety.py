@@ -1,7 +1,7 @@
 """S3 trouble never becomes the host app's trouble, over real HTTP: a bound on
 the threads S3 requests hold, a circuit breaker, a deadline per request.
 
-client -> waitress (8 threads) -> the middleware, configured as the README
+client -> waitress (8 threads) -> the middleware, configured as docs/deployment.rst
 says (``server_threads=8``) -> a fault proxy -> moto's S3 server.
 """
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
-        raise Problem("the demo needs moto's server: pip install 's3wsgi[demo]'") from None
+        raise Problem("the demo needs moto's server: install s3wsgi's 'demo' extra") from None
 
     from ..middleware import S3Middleware
 

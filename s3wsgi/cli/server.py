@@ -16,7 +16,7 @@ def create_server(app, *, host: str, port: int, threads: int) -> tuple[Any, dict
         from waitress.server import create_server
         from waitress.wasyncore import close_all
     except ImportError:
-        raise Problem("serving needs waitress: pip install 's3wsgi[serve]'") from None
+        raise Problem("serving needs waitress: install s3wsgi's 'serve' extra") from None
 
     sockets: dict = {}
     try:

@@ -10,7 +10,7 @@
     s3wsgi.authorize = myapp.security:may_read_docs
 
 Every keyword option of :class:`~s3wsgi.S3Middleware` may be set as
-``s3wsgi.<option>``; text is converted as for .ini files (:mod:`s3wsgi.config`),
+``s3wsgi.<option>``; text is converted as for .ini files (:mod:`s3wsgi.options`),
 except ``s3wsgi.authorize``: a dotted name of a callable that receives the
 Pyramid request (so ``request.is_authenticated`` and ``request.identity``
 work) and returns whether it may read the bucket. A tween answers the

@@ -29,7 +29,9 @@ def require_brotli() -> None:
     try:
         import brotli  # noqa: F401
     except ImportError:
-        raise PublishError("Brotli variants need brotli: pip install 's3wsgi[publish]'") from None
+        raise PublishError(
+            "Brotli variants need brotli: install s3wsgi's 'publish' extra"
+        ) from None
 
 
 def compress(encoding: str, data: bytes) -> bytes:

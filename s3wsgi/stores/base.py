@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ..http.conditions import ByteRange, parse_http_date
 
-# What of S3's answer reaches the client (README, "HTTP behaviour"); never
+# What of S3's answer reaches the client (docs/http.rst); never
 # any x-amz-* header.
 FORWARDED_HEADERS = (
     "content-type",

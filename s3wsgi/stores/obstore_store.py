@@ -112,13 +112,19 @@ class ObstoreStore:
             return error
         connection = self.connection
         config: dict[str, Any] = {}
-        if connection.endpoint_url:
-            config["endpoint"] = connection.endpoint_url
+        # As boto3 does: the S3 endpoint of the environment when none is given.
+        endpoint = (
+            connection.endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or ""
+        )
+        if endpoint:
+            config["endpoint"] = endpoint
         if connection.region_name:
             config["region"] = connection.region_name
         if connection.addressing_style in ("virtual", "path"):
             config["virtual_hosted_style_request"] = connection.addressing_style == "virtual"
-        endpoint = connection.endpoint_url or ""
         return obstore.store.S3Store(
             self.bucket,
             config=config,

@@ -62,5 +62,6 @@ def site(server_keys, store_kind, serve):
         region_name="us-east-1",
         addressing_style="path",
         store=store_kind,
+        server_threads=8,
     )
     return serve(middleware, threads=8)
