@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
 
+from .hosted import WebsiteRedirect
 from .http import conditions as cond
 from .http import responses
 from .http.bodies import Part
@@ -292,6 +293,9 @@ class ObjectAnswers:
         )
 
     def _response(self, obj: S3Object, name: str, *, status: HTTPStatus | None = None) -> Response:
+        if obj.redirect is not None:
+            obj.close()
+            raise WebsiteRedirect(obj.redirect)
         headers = responses.object_headers(
             obj.headers, name, cache_control=self.cache_control(name), extra=self.extra
         )

@@ -33,6 +33,7 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 SERVED = "What is served"
 ANSWERS = "Answers"
 PUBLISHED = "Published sites"
+HOSTED = "Hosted sites: SPAs, redirects, listings, versions, downloads"
 S3 = "Reaching S3"
 SAFETY = "Safety: S3 trouble stays out of the app"
 CACHE = "Cache"
@@ -109,6 +110,20 @@ def to_headers(label: str, value: str) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"{label}: {line.strip()!r} is not a 'Name: value' header line")
         headers.append((header, text))
     return tuple(headers)
+
+
+def to_pairs(label: str, value: str, example: str) -> tuple[tuple[str, str], ...]:
+    """One ``name = value`` per line (or separated by commas)."""
+    pairs = []
+    for line in value.replace(",", "\n").splitlines():
+        if not line.strip():
+            continue
+        name, equals, target = line.partition("=")
+        name, target = name.strip(), target.strip()
+        if not equals or not name or not target:
+            raise ValueError(f"{label}: {line.strip()!r} is not '{example}'")
+        pairs.append((name, target))
+    return tuple(pairs)
 
 
 def to_callable(label: str, value: str) -> Callable:
@@ -213,6 +228,69 @@ class Options:
         "seconds the manifest is used before S3 is asked again: how soon a new publish is seen",
         group=PUBLISHED,
     )
+
+    spa_fallback: str | None = option(
+        None,
+        "a key under key_prefix (e.g. index.html) answered 200 for a missing key when"
+        " the request is a page navigation; assets stay 404",
+        group=HOSTED,
+    )
+    redirects: tuple[tuple[str, str], ...] = option(
+        (),
+        "paths that moved, old to new, under the prefix (a dict or pairs; 'old = new'"
+        " per line as text): 301",
+        group=HOSTED,
+        flag="--redirect",
+    )
+    redirects_file: str | None = option(
+        None,
+        "a key under key_prefix holding a JSON object of redirects, old path to new,"
+        " read like the manifest (site_files_ttl)",
+        group=HOSTED,
+    )
+    redirect_hosts: str = option(
+        "",
+        "hosts (comma-separated) an object's S3 website redirect may send clients to;"
+        " a path on this site is always allowed",
+        group=HOSTED,
+    )
+    listing: bool = option(
+        False,
+        "a folder without an index document answers a listing of its entries (HTML, or"
+        " JSON when asked for)",
+        group=HOSTED,
+    )
+    listing_hidden: str = option(
+        ".*",
+        "names (comma-separated shell patterns) a listing leaves out",
+        group=HOSTED,
+    )
+    listing_page_size: int = option(1000, "entries per listing page, at most 1000", group=HOSTED)
+    versions: bool = option(
+        False,
+        "the first folder of a path names a version or alias (/docs/latest/...), resolved"
+        " from versions.json under key_prefix and version_aliases",
+        group=HOSTED,
+    )
+    version_aliases: tuple[tuple[str, str], ...] = option(
+        (),
+        "aliases to versions that win over versions.json's (a dict or pairs;"
+        " 'latest = v2' per line as text)",
+        group=HOSTED,
+        flag="--version-alias",
+    )
+    default_version: str | None = option(
+        None,
+        "the version or alias /docs/ redirects to (default: versions.json's)",
+        group=HOSTED,
+    )
+    redirect_over_bytes: int | None = option(
+        None,
+        "objects larger than this are answered with a 302 to a presigned S3 URL (the"
+        " client then reads S3 directly; it sees S3's endpoint)",
+        group=HOSTED,
+    )
+    presign_expires: int = option(300, "seconds a presigned URL stays valid", group=HOSTED)
 
     endpoint_url: str | None = option(
         _CONNECTION.endpoint_url,
@@ -367,6 +445,8 @@ ALIASES = {"region": "region_name"}
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "headers": to_headers,
     "authorize": to_callable,
+    "redirects": lambda label, value: to_pairs(label, value, "/old/page.html = /new/page.html"),
+    "version_aliases": lambda label, value: to_pairs(label, value, "latest = v2"),
 }
 
 
@@ -387,6 +467,8 @@ def _checked(spec: dataclasses.Field, value: Any) -> Any:
         return None
     if name == "headers":
         return _header_pairs(value)
+    if name in ("redirects", "version_aliases"):
+        return _pairs(name, value)
     if name == "authorize":
         if not callable(value):
             raise ValueError("authorize must be callable(environ) -> bool")
@@ -405,6 +487,22 @@ def _checked(spec: dataclasses.Field, value: Any) -> Any:
 
 
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _pairs(name: str, given: object) -> tuple[tuple[str, str], ...]:
+    if not given:
+        return ()
+    if isinstance(given, str):
+        raise ValueError(f"{name} must be a dict or (name, value) pairs")
+    pairs = list(given.items()) if isinstance(given, Mapping) else list(given)  # type: ignore[attr-defined]
+    for pair in pairs:
+        if (
+            not isinstance(pair, (tuple, list))
+            or len(pair) != 2
+            or not all(isinstance(part, str) and part for part in pair)
+        ):
+            raise ValueError(f"{name}: {pair!r} is not a pair of names")
+    return tuple((first, second) for first, second in pairs)
 
 
 def _header_pairs(headers: object) -> tuple[tuple[str, str], ...]:
@@ -465,6 +563,26 @@ def _check_combinations(options: Options) -> None:
         raise ValueError(f"index_document must be a file name: {options.index_document!r}")
     if options.fallthrough and options.error_document:
         raise ValueError("error_document does nothing with fallthrough: choose one")
+    if options.spa_fallback and options.fallthrough:
+        raise ValueError("spa_fallback and fallthrough both claim missing keys: choose one")
+    if not 1 <= options.listing_page_size <= 1000:
+        raise ValueError("listing_page_size must be between 1 and 1000")
+    if options.redirect_over_bytes is not None and options.redirect_over_bytes < 0:
+        raise ValueError("redirect_over_bytes must not be negative")
+    if not 1 <= options.presign_expires <= 7 * 24 * 3600:
+        raise ValueError("presign_expires must be between 1 second and 7 days (S3's limit)")
+    if not options.versions:
+        for name in ("version_aliases", "default_version"):
+            if _given(options, name):
+                raise ValueError(f"{name} does nothing without versions")
+    for name, value in (
+        ("spa_fallback", options.spa_fallback),
+        ("redirects_file", options.redirects_file),
+    ):
+        if value is not None and (
+            not value.strip("/") or "//" in value or ".." in value.split("/")
+        ):
+            raise ValueError(f"{name} must be a key under key_prefix: {value!r}")
     if options.chunk_size < 64 * 1024:
         raise ValueError("chunk_size must be at least 64 KiB (65536)")
     if options.hashed_pattern is not None:
@@ -572,7 +690,7 @@ def shown_default(name: str) -> str:
 def options_table() -> str:
     """The reStructuredText table of every option, by group, for the docs."""
     rows = []
-    for group in (SERVED, ANSWERS, PUBLISHED, S3, SAFETY, CACHE):
+    for group in (SERVED, ANSWERS, PUBLISHED, HOSTED, S3, SAFETY, CACHE):
         rows.append((f"**{group}**", "", "", ""))
         for name, spec in FIELDS.items():
             if spec.metadata["group"] != group:

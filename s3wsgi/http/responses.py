@@ -154,8 +154,18 @@ def text_response(
     )
 
 
-def redirect(location: str, extra: list[tuple[str, str]]) -> Response:
-    return text_response(HTTPStatus.MOVED_PERMANENTLY, extra, ("Location", location))
+def redirect(
+    location: str,
+    extra: list[tuple[str, str]],
+    status: HTTPStatus = HTTPStatus.MOVED_PERMANENTLY,
+    *,
+    cache_control: str | None = None,
+) -> Response:
+    """A redirect to ``location``: 301, or 302 for one that may change."""
+    headers = [("Location", location)]
+    if cache_control:
+        headers.append(("Cache-Control", cache_control))
+    return text_response(status, extra, *headers)
 
 
 def range_not_satisfiable(size: int, extra: list[tuple[str, str]]) -> Response:

@@ -162,14 +162,22 @@ class OutOfTime(UpstreamError):
 
 
 class S3Object:
-    """An object's status (200 or 206), forwarded headers and body (None for HEAD)."""
+    """An object's status (200 or 206), forwarded headers and body (None for
+    HEAD); ``redirect`` is its S3 website redirect location, if it has one."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "redirect")
 
-    def __init__(self, status: int, headers: dict[str, str], body: Iterable[bytes] | None = None):
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: Iterable[bytes] | None = None,
+        redirect: str | None = None,
+    ):
         self.status = status
         self.headers = headers
         self.body = body
+        self.redirect = redirect
 
     @property
     def etag(self) -> str | None:
@@ -196,6 +204,26 @@ class S3Object:
             close()
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An object in a listing: its key, size and time of change."""
+
+    key: str
+    size: int
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a folder: the subfolders' keys (ending in ``/``) and the
+    objects directly in it, both in key order; ``more`` when a next page
+    starts after the last of them."""
+
+    folders: list[str]
+    objects: list[Listed]
+    more: bool
+
+
 def forwarded_headers(raw: dict[str, str]) -> dict[str, str]:
     """The allowlisted headers of ``raw``, whose names are lower case."""
     return {name: raw[name] for name in FORWARDED_HEADERS if name in raw}
@@ -215,3 +243,21 @@ class Store(Protocol):
     def get(self, request: ObjectRequest) -> S3Object: ...
 
     def head(self, request: ObjectRequest) -> S3Object: ...
+
+
+class ListingStore(Store, Protocol):
+    """A store that can also list a folder and sign a URL (both shipped
+    stores can).
+
+    ``list`` is ListObjectsV2 with ``/`` as delimiter: at most ``limit``
+    entries (subfolders and objects) of the folder ``prefix``, after the key
+    ``after``; a caller without ``s3:ListBucket`` gets :class:`NotFound`.
+    ``presign`` is a GetObject URL valid for ``expires`` seconds, made
+    without asking S3.
+    """
+
+    def list(
+        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
+    ) -> Listing: ...
+
+    def presign(self, key: str, expires: int) -> str: ...

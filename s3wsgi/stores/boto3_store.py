@@ -20,7 +20,10 @@ from ..http.conditions import range_header
 from .base import (
     NOT_FOUND_CODES,
     THROTTLED_CODES,
+    Budget,
     Connection,
+    Listed,
+    Listing,
     NotFound,
     NotModified,
     ObjectRequest,
@@ -31,9 +34,12 @@ from .base import (
     UpstreamError,
     forwarded_headers,
 )
-from .shared import Body, PerProcess
+from .shared import Body, PerProcess, parse_s3_time
 
 log = logging.getLogger("s3wsgi")
+
+# S3 website hosting's redirect of an object (read, never forwarded).
+_WEBSITE_REDIRECT = "x-amz-website-redirect-location"
 
 
 def client_config(connection: Connection) -> Config:
@@ -45,6 +51,8 @@ def client_config(connection: Connection) -> Config:
         retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=connection.max_pool_connections,
         s3={"addressing_style": style} if style else None,
+        # Presigned URLs as S3 wants them everywhere now (SigV4).
+        signature_version="s3v4",
         # botocore rebuilds its default User-Agent from a dozen parts twice
         # per request (a tenth of its CPU); a fixed one is free.
         user_agent=f"s3wsgi Botocore/{botocore.__version__}",
@@ -78,7 +86,38 @@ class BotoStore:
 
     def head(self, request: ObjectRequest) -> S3Object:
         response = self._call("head_object", request)
-        return S3Object(200, forwarded_headers(response["ResponseMetadata"]["HTTPHeaders"]))
+        raw = response["ResponseMetadata"]["HTTPHeaders"]
+        return S3Object(200, forwarded_headers(raw), redirect=raw.get(_WEBSITE_REDIRECT))
+
+    def list(
+        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
+    ) -> Listing:
+        parameters: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": prefix,
+            "Delimiter": "/",
+            "MaxKeys": limit,
+        }
+        if after:
+            parameters["StartAfter"] = after
+        client = self.client
+        try:
+            response = client.list_objects_v2(**parameters)
+        except ClientError as error:
+            raise self._client_error(error, "list_objects_v2", prefix) from None
+        except Exception as error:
+            raise self._transport_error(error, "list_objects_v2", prefix) from None
+        objects = [
+            Listed(item["Key"], int(item.get("Size", 0)), parse_s3_time(item.get("LastModified")))
+            for item in response.get("Contents", ())
+        ]
+        folders = [item["Prefix"] for item in response.get("CommonPrefixes", ())]
+        return Listing(folders, objects, bool(response.get("IsTruncated")))
+
+    def presign(self, key: str, expires: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
 
     def get(self, request: ObjectRequest) -> S3Object:
         response = self._call("get_object", request)
@@ -92,8 +131,9 @@ class BotoStore:
         except Exception as error:  # botocore's, urllib3's, or a socket's
             body.close()
             raise self._transport_error(error, "get_object", request.key) from None
+        raw = metadata["HTTPHeaders"]
         return S3Object(
-            metadata["HTTPStatusCode"], forwarded_headers(metadata["HTTPHeaders"]), body
+            metadata["HTTPStatusCode"], forwarded_headers(raw), body, raw.get(_WEBSITE_REDIRECT)
         )
 
     def _call(self, operation: str, request: ObjectRequest) -> dict:

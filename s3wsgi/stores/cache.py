@@ -29,6 +29,8 @@ from datetime import datetime
 
 from ..http.conditions import Conditions, EntityTag, byte_span, evaluate, parse_http_date
 from .base import (
+    Budget,
+    Listing,
     NotFound,
     NotModified,
     ObjectRequest,
@@ -51,10 +53,18 @@ class _Entry:
     """One key: its headers and bytes, or (``data is None``) a note that the
     object is too large to keep; ``expires`` is a monotonic time."""
 
-    __slots__ = ("headers", "data", "etag", "last_modified", "expires", "cost")
+    __slots__ = ("headers", "data", "etag", "last_modified", "expires", "cost", "redirect")
 
-    def __init__(self, headers: dict[str, str], data: bytes | None, expires: float, key: str):
+    def __init__(
+        self,
+        headers: dict[str, str],
+        data: bytes | None,
+        expires: float,
+        key: str,
+        redirect: str | None = None,
+    ):
         self.headers = headers
+        self.redirect = redirect
         self.data = data
         self.etag = headers.get("etag")
         self.last_modified: datetime | None = parse_http_date(headers.get("last-modified"))
@@ -124,12 +134,20 @@ class CachingStore:
         entry = self._entries.get(key)
         return entry is not None and entry.data is not None and self._clock() < entry.expires
 
+    def list(
+        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
+    ) -> Listing:
+        return self.inner.list(prefix, after=after, limit=limit, budget=budget)  # type: ignore[attr-defined]
+
+    def presign(self, key: str, expires: int) -> str:
+        return self.inner.presign(key, expires)  # type: ignore[attr-defined]
+
     def head(self, request: ObjectRequest) -> S3Object:
         entry, _ = self._validated(request, fill=False)
         if entry is None or entry.data is None:
             return self.inner.head(request)
         _evaluate(entry, request)
-        return S3Object(200, entry.headers)
+        return S3Object(200, entry.headers, redirect=entry.redirect)
 
     def get(self, request: ObjectRequest) -> S3Object:
         entry, streaming = self._validated(request, fill=True)
@@ -207,7 +225,7 @@ class CachingStore:
             obj.close()
         if len(data) != size:
             raise UpstreamError(502)  # S3 sent a body of another length than it said
-        entry = _Entry(obj.headers, data, self._clock() + self.ttl, key)
+        entry = _Entry(obj.headers, data, self._clock() + self.ttl, key, obj.redirect)
         self._put(key, entry)
         return entry, None
 
@@ -258,7 +276,7 @@ def _answer(entry: _Entry, request: ObjectRequest) -> S3Object:
     _evaluate(entry, request)
     data = entry.data or b""
     if request.range is None:
-        return S3Object(200, entry.headers, (data,))
+        return S3Object(200, entry.headers, (data,), entry.redirect)
     span = byte_span(request.range, len(data))
     if span is None:
         raise RangeNotSatisfiable(len(data))

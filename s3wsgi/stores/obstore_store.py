@@ -32,7 +32,10 @@ from obstore.exceptions import NotModifiedError, PreconditionError
 from .base import (
     NOT_FOUND_CODES,
     THROTTLED_CODES,
+    Budget,
     Connection,
+    Listed,
+    Listing,
     NotFound,
     NotModified,
     ObjectRequest,
@@ -44,6 +47,7 @@ from .base import (
     UpstreamError,
     forwarded_headers,
 )
+from .boto3_store import BotoStore
 from .shared import Body, PerProcess
 
 log = logging.getLogger("s3wsgi")
@@ -104,6 +108,7 @@ class ObstoreStore:
         self._credential_provider = credential_provider
         self._store: PerProcess[Any] = PerProcess(self._make_store)
         self._fallback: PerProcess[Store] = PerProcess(self._make_fallback)
+        self._boto3: PerProcess[BotoStore] = PerProcess(lambda: BotoStore(bucket, connection))
 
     def _make_store(self):
         try:
@@ -144,15 +149,13 @@ class ObstoreStore:
         )
 
     def _make_fallback(self) -> Store:
-        from .boto3_store import BotoStore
-
         log.warning(
             "obstore was used before this process (pid %d) was forked from its parent, and its"
             " runtime does not survive a fork: this process reads S3 through boto3 (see the"
             " deployment notes: make no S3 request before the server forks)",
             os.getpid(),
         )
-        return BotoStore(self.bucket, self.connection)
+        return self._boto3.get()
 
     def _obstore(self):
         """obstore's store in this process, or None where only the fallback can run."""
@@ -165,7 +168,55 @@ class ObstoreStore:
             return self._fallback.get().head(request)
         # A HEAD that, unlike obstore.head, also reports Content-Type & co.
         result = self._call(store, "head_object", request, {**_options(request), "head": True})
-        return S3Object(200, _headers(result, request))
+        headers = _headers(result, request)
+        return S3Object(200, headers, redirect=self._redirect(request, result))
+
+    def list(
+        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
+    ) -> Listing:
+        store = self._obstore()
+        if store is None:
+            return self._fallback.get().list(prefix, after=after, limit=limit, budget=budget)
+        try:
+            found = obstore.list_with_delimiter(store, prefix or None)
+        except Exception as error:
+            raise self._error(error, "list_objects_v2", prefix) from None
+        # object_store lists a folder whole; a page is cut from it here, in
+        # S3's order (by key, subfolders and objects together).
+        entries = sorted(
+            [(folder.rstrip("/") + "/", None) for folder in found["common_prefixes"]]
+            + [(item["path"], item) for item in found["objects"]]
+        )
+        entries = [entry for entry in entries if after is None or entry[0] > after]
+        page = entries[:limit]
+        return Listing(
+            [key for key, item in page if item is None],
+            [
+                Listed(key, int(item["size"]), item["last_modified"])
+                for key, item in page
+                if item is not None
+            ],
+            len(entries) > limit,
+        )
+
+    def presign(self, key: str, expires: int) -> str:
+        store = self._obstore()
+        if store is None:
+            return self._boto3.get().presign(key, expires)
+        return obstore.sign(store, "GET", key, timedelta(seconds=expires))
+
+    def _redirect(self, request: ObjectRequest, result) -> str | None:
+        """An object's website redirect location: obstore does not report
+        it, so an empty object (what such redirects are) is asked about
+        through boto3, once."""
+        if result.meta["size"] != 0:
+            return None
+        try:
+            return (
+                self._boto3.get().head(ObjectRequest(request.key, budget=request.budget)).redirect
+            )
+        except StoreError:
+            return None
 
     def get(self, request: ObjectRequest) -> S3Object:
         store = self._obstore()
@@ -196,7 +247,7 @@ class ObstoreStore:
             body.close()
             raise self._error(error, "get_object", request.key) from None
         status = 206 if request.range is not None else 200
-        return S3Object(status, _headers(result, request), body)
+        return S3Object(status, _headers(result, request), body, self._redirect(request, result))
 
     def _call(self, store, operation: str, request: ObjectRequest, options: dict):
         try:

@@ -26,10 +26,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from .base import ObjectRequest, OutOfTime, S3Object, Store, StoreError, UpstreamError
+from .base import (
+    Budget,
+    Listing,
+    ObjectRequest,
+    OutOfTime,
+    S3Object,
+    Store,
+    StoreError,
+    UpstreamError,
+)
 
 log = logging.getLogger("s3wsgi")
+
+R = TypeVar("R")
 
 # Backoff before attempt n + 1: up to BASE * 2 ** (n - 1) seconds, jittered.
 _BACKOFF_BASE = 0.05
@@ -154,7 +166,21 @@ class ResilientStore:
     def head(self, request: ObjectRequest) -> S3Object:
         return self._attempts(self.inner.head, request)
 
-    def _attempts(self, call: Callable[[ObjectRequest], S3Object], request: ObjectRequest):
+    def list(
+        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
+    ) -> Listing:
+        inner: Any = self.inner
+        return self._attempts(
+            lambda _: inner.list(prefix, after=after, limit=limit, budget=budget),
+            ObjectRequest(prefix, budget=budget),
+        )
+
+    def presign(self, key: str, expires: int) -> str:
+        """Signed here, without asking S3: no attempt, no breaker."""
+        inner: Any = self.inner
+        return inner.presign(key, expires)
+
+    def _attempts(self, call: Callable[[ObjectRequest], R], request: ObjectRequest) -> R:
         breaker, clock, budget = self.breaker, self._clock, request.budget
         attempt = 0
         while True:

@@ -7,7 +7,10 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import Generic, TypeVar
+
+from ..http.conditions import parse_http_date
 
 T = TypeVar("T")
 
@@ -100,3 +103,17 @@ def _new_lock(reference: weakref.ref[PerProcess]) -> None:
     holder = reference()
     if holder is not None:
         holder._lock = threading.Lock()
+
+
+def parse_s3_time(value: object) -> datetime | None:
+    """A time in a listing: botocore's (left as text: ISO 8601), or a
+    datetime; None if it cannot be read."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return parse_http_date(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
