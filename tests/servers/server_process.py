@@ -73,11 +73,9 @@ def gunicorn_command(setup: Setup, port: int) -> list[str]:
         command += ["--threads", str(THREADS)]
     if setup.preload:
         command.append("--preload")
-    if _gunicorn_has_control_socket():
-        # gunicorn 24+ opens a control socket in $HOME by default: two servers
-        # at once would share it, and a test leaves nothing behind.
-        command.append("--no-control-socket")
-    command += ["--graceful-timeout", "5"]
+    # gunicorn 27 opens a control socket in $HOME by default: two servers at
+    # once would share it, and a test leaves nothing behind.
+    command += ["--no-control-socket", "--graceful-timeout", "5"]
     return [*command, "--pythonpath", str(HERE), "served_app:application"]
 
 
@@ -99,12 +97,6 @@ def uwsgi_command(setup: Setup, port: int) -> list[str]:
     # --die-on-term: uWSGI 2.0 takes SIGTERM as "reload" otherwise.
     command += ["--need-app", "--die-on-term", "--disable-logging", "--worker-reload-mercy", "5"]
     return [*command, "--pythonpath", str(HERE), "--module", "served_app:application"]
-
-
-def _gunicorn_has_control_socket() -> bool:
-    from gunicorn.config import KNOWN_SETTINGS
-
-    return any("--no-control-socket" in setting.cli for setting in KNOWN_SETTINGS if setting.cli)
 
 
 GUNICORN_SETUPS = [
@@ -214,10 +206,9 @@ class ServerProcess:
     def troubles(self) -> list[str]:
         """The log's lines that tell of a traceback, an exception or a leak.
 
-        Two are gunicorn's and left out: its sync worker exits without
-        closing its copy of the listening socket (under PYTHONDEVMODE, one
-        ResourceWarning per worker), and gunicorn 23 logs at ERROR that it
-        "was sent SIGTERM" when it retires a worker gracefully.
+        gunicorn's sync worker exits without closing its copy of the
+        listening socket; under PYTHONDEVMODE that is one ResourceWarning
+        per worker, which is gunicorn's and is left out.
         """
         listener = re.compile(
             r"unclosed <socket\.socket fd=\d+, family=\d+, type=\d+, proto=\d+, "
@@ -228,7 +219,6 @@ class ServerProcess:
             for line in self.log().splitlines()
             if re.search(r"Traceback|Exception ignored|ResourceWarning|\bERROR\b", line)
             and not listener.search(line)
-            and not re.search(r"\[ERROR\] Worker \(pid:\d+\) was sent SIGTERM!$", line)
             and "Enable tracemalloc" not in line
         ]
 
@@ -244,6 +234,7 @@ class ServerProcess:
                 raise AssertionError(
                     f"{self.setup.id} still running {STOP_TIMEOUT} s after SIGTERM"
                 ) from None
+            assert self.process.returncode == 0, f"{self.setup.id} exited {self.process.returncode}"
         left = {pid for pid in self.seen_workers if alive(pid)}
         if left:
             self._kill()

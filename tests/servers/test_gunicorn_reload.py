@@ -15,7 +15,7 @@ from traffic import Tally, drive
 
 RELOADS = 2
 # Requests answered between two reloads, so each reload meets a busy server.
-BETWEEN = 150
+BETWEEN = 100
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -14,7 +14,7 @@ import pytest
 from server_process import GUNICORN_SETUPS, WORKERS, usage
 from traffic import drive
 
-WARM_UP = 200
+WARM_UP = 100
 PER_WORKER = 1000
 
 

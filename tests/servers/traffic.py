@@ -100,11 +100,11 @@ class Tally:
     def total(self) -> int:
         return sum(self.by_worker.values())
 
-    def least_per_worker(self, workers: int) -> int:
-        counts = self.by_worker.most_common()
-        return counts[-1][1] if len(counts) >= workers else 0
+    def record(self, answer: requests.Response | None, error: str | None) -> None:
+        """An answer (None when the request failed) and what was wrong, if anything.
 
-    def record(self, call: Call, answer: requests.Response | None, error: str | None) -> None:
+        An answer without ``X-Worker-Pid`` (the server's own error page) counts
+        for pid 0."""
         with self._lock:
             if answer is not None:
                 self.by_worker[int(answer.headers.get("X-Worker-Pid", 0))] += 1
@@ -130,9 +130,9 @@ def client(
                 try:
                     answer = call.send(http, url)
                 except requests.RequestException as error:
-                    tally.record(call, None, f"{call.method} {call.path}: {error!r}")
+                    tally.record(None, f"{call.method} {call.path}: {error!r}")
                 else:
-                    tally.record(call, answer, call.mismatch(answer))
+                    tally.record(answer, call.mismatch(answer))
                     answer.close()
             sent += 1
             if rounds is not None and sent % rounds == 0:
