@@ -642,8 +642,10 @@ def convert(name: str, value: object, *, label: str | None = None) -> object:
     if parse is not None:
         return parse(label, value)
     choices = spec.metadata["choices"]
-    if choices and value.strip() not in choices:
-        raise ValueError(f"{label}: {value.strip()!r} is not one of {', '.join(choices)}")
+    if choices:
+        if value.strip() not in choices:
+            raise ValueError(f"{label}: {value.strip()!r} is not one of {', '.join(choices)}")
+        return value.strip()
     kind = _kind(name)
     if kind is None:
         raise ValueError(f"{label}: cannot be given as text")

@@ -280,3 +280,10 @@ def test_an_explicit_bound_wins_and_zero_means_none():
     assert Options(bucket="b", max_s3_requests=0).s3_request_bound is None
     # The pool holds a connection for every request inside the bound.
     assert Options(bucket="b", max_s3_requests=48).connection.max_pool_connections == 48
+
+
+@pytest.mark.parametrize(("name", "text"), [("store", " obstore "), ("cache_scope", "private")])
+def test_a_choice_is_given_as_text(name, text):
+    assert config.convert(name, text) == text.strip()
+    with pytest.raises(ValueError, match=f"^{name}: 'other' is not one of"):
+        config.convert(name, "other")
