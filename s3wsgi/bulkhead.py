@@ -7,11 +7,15 @@ server's thread count) the app always keeps threads of its own, and a
 claimed request over the bound answers 503 at once.
 
 "At once" only when S3 is stuck: while S3 answers, the requests inside the
-bound move on within milliseconds, so a request that finds the bound full
-waits up to :data:`GRACE` seconds for a turn rather than fail a healthy
-burst. It does not wait when nothing moved in the last :data:`GRACE`
-seconds (no request entered or left the bound, and no chunk of a body came
-from S3): S3 is then not answering, and no turn is coming soon.
+bound move on quickly, so a request that finds the bound full waits for a
+turn rather than fail a healthy burst. It waits only while something moves
+inside the bound (a request enters, S3 answers one, a chunk of a body
+arrives, one leaves): when nothing has moved for :meth:`Bulkhead.grace`
+seconds, S3 is not answering, no turn is coming soon, and the request is
+refused. The grace follows S3's pace: eight times its recent answer time,
+within :data:`MIN_GRACE` and :data:`MAX_GRACE` -- so a hung S3 is noticed in
+a quarter of a second where S3 answers in milliseconds, and a slow but
+moving S3 is not mistaken for a hung one.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-# Seconds without progress inside the bound that mean S3 is stuck; also the
-# longest a request waits for a turn.
-GRACE = 0.5
+MIN_GRACE = 0.25
+MAX_GRACE = 1.0
+# Weight of the latest answer time in the running average.
+_SMOOTHING = 0.2
 
 
 class Bulkhead:
@@ -40,6 +45,12 @@ class Bulkhead:
         self._turn = threading.Condition(threading.Lock())
         self._waiting: deque[object] = deque()
         self._last_move = clock()
+        self._answer_seconds = MIN_GRACE / 8  # S3's recent answer time
+
+    @property
+    def grace(self) -> float:
+        """Seconds without a move inside the bound that mean S3 is stuck."""
+        return min(MAX_GRACE, max(MIN_GRACE, 8 * self._answer_seconds))
 
     def enter(self, max_wait: float) -> float | None:
         """Seconds waited for a turn (then call :meth:`leave` once), or None:
@@ -66,7 +77,7 @@ class Bulkhead:
                         self._take(now)
                         self._turn.notify_all()  # the next in line may have one too
                         return now - started
-                    left = min(self._last_move + GRACE, started + max_wait) - now
+                    left = min(self._last_move + self.grace, started + max_wait) - now
                     if left <= 0:
                         return None
                     self._turn.wait(left)
@@ -81,6 +92,11 @@ class Bulkhead:
 
     def moved(self) -> None:
         """A holder made progress: S3 sent a chunk of a body."""
+        self._last_move = self._clock()
+
+    def answered(self, seconds: float) -> None:
+        """S3 answered a holder after ``seconds``: progress, and S3's pace."""
+        self._answer_seconds += _SMOOTHING * (seconds - self._answer_seconds)
         self._last_move = self._clock()
 
     def leave(self) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -153,9 +154,11 @@ class Mount:
             return responses.error_response(503, extra, retry_after=BUSY_RETRY_AFTER)
         budget.spend(waited)
         answer = None
+        started = time.monotonic()
         try:
             answer = self._from_s3(environ, rest, text, budget)
-            self.bulkhead.moved()  # S3 answered: the bound is not stuck
+            if answer is None or answer.status < 500:  # S3's pace, not its timeouts
+                self.bulkhead.answered(time.monotonic() - started)
         finally:
             if answer is None or not answer.body:
                 self.bulkhead.leave()

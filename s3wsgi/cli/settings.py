@@ -40,7 +40,8 @@ def add_option_flags(
         parser.add_argument(
             options.flag(name),
             dest=name,
-            action="append" if name == "headers" else "store",
+            # Lists of pairs (headers, redirects): the flag repeats.
+            action="append" if spec.default == () else "store",
             metavar="|".join(choices) if choices else "VALUE",
             help=f"{spec.metadata['help']}{default} [{options.environ_name(name)}]",
         )
