@@ -14,13 +14,11 @@ import time
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from .chromium import console_problems
+
 URL = re.compile(r"http://127\.0\.0\.1:\d+/docs/")
 
 # What the sample site's stylesheet and script do, as a browser computes it.
@@ -59,36 +57,6 @@ def docs_url():
     assert status == 0
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    # The console ("browser") and the network events ("performance").
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    # Forget the start page's own traffic (chrome:// pages, a lookup that
-    # this closed network refuses): only the demo's pages are under test.
-    driver.get("about:blank")
-    driver.get_log("performance")
-    driver.get_log("browser")
-    yield driver
-    driver.quit()
-
-
 def responses(driver) -> dict[str, int]:
     """URL -> HTTP status of every response since the last call (DevTools)."""
     statuses, requested = {}, {}
@@ -103,10 +71,6 @@ def responses(driver) -> dict[str, int]:
         elif message["method"] == "Network.loadingFailed":
             statuses[requested.get(params["requestId"], params["requestId"])] = params["errorText"]
     return statuses
-
-
-def console_problems(driver) -> list[dict]:
-    return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
 
 
 def wait_until_ready(driver) -> None:
