@@ -124,7 +124,7 @@ def test_if_modified_since_after_the_change_raises_not_modified(store):
 
 
 def test_dates_in_any_time_zone_are_compared_as_instants(store):
-    modified = store.head(ObjectRequest("digits.txt")).last_modified  # webob's own UTC tzinfo
+    modified = store.head(ObjectRequest("digits.txt")).last_modified  # in UTC
     with pytest.raises(NotModified):
         store.get(ObjectRequest("digits.txt", if_modified_since=modified))
     naive_later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=1)
