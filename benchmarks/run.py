@@ -39,6 +39,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ LARGE = "large.bin"
 THREADS = 8  # server threads per process, for every setup
 WORKERS = 2  # gunicorn's processes
 CONNECTIONS = 16  # wrk connections
+BURST = 1  # seconds of one wrk run: the setups take turns
 CACHE_BYTES = 64 * 1024 * 1024
 SETUPS = {
     "default": ("s3wsgi, default install (fast store)", {"s3wsgi": {}}),
@@ -159,6 +161,10 @@ def serve(setup: str, server: str, port: int, s3_url: str, root: str) -> None:
                 "keepalive": 30,
                 "loglevel": "warning",
             }
+            # Recent gunicorn opens a control socket, one path for all:
+            # the setups' servers run at once.
+            if "control_socket_disable" in self.cfg.settings:
+                settings["control_socket_disable"] = True
             for name, value in settings.items():
                 self.cfg.set(name, value)
 
@@ -400,13 +406,13 @@ def latency_ms(text: str) -> float:
 
 @contextlib.contextmanager
 def setup_server(setup: str, server: str, s3_url: str, root: str, work: str):
+    """A setup's server, started: wait for ``url + "/"`` before using it."""
     port = free_port()
     if SETUPS[setup][1].get("nginx"):
         workers = WORKERS if server == "gunicorn" else 1
         s3_port = urllib.parse.urlsplit(s3_url).port
         body = PROXY_SERVER.format(port=port, s3_port=s3_port, prefix=PREFIX, bucket=BUCKET)
         with nginx(work, body, port, workers) as (url, pid):
-            wait_for(f"{url}/")
             yield url, pid
         return
     process = subprocess.Popen(
@@ -414,10 +420,8 @@ def setup_server(setup: str, server: str, s3_url: str, root: str, work: str):
         + ["--s3", s3_url, "--root", root],
         env={**os.environ, **BENCH_ENV, "PYTHONPATH": REPOSITORY},
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{url}/")
-        yield url, process.pid
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -431,21 +435,59 @@ def check_answer(url: str, path: str, setup: str) -> None:
             raise SystemExit(f"setup {setup} served {os.path.basename(path)} wrong")
 
 
-def measure_setup(
-    setup: str, server: str, size: str, s3_url: str, root: str, work: str, seconds: float
+def measure_group(
+    server: str,
+    size: str,
+    setups: list[str],
+    s3_url: str,
+    s3_pid: int,
+    root: str,
+    work: str,
+    seconds: float,
 ) -> dict:
-    """One setup, one object size, in a fresh server."""
-    with setup_server(setup, server, s3_url, root, work) as (url, pid):
-        target = f"{url}{PREFIX}/{size}.bin"
-        # Each worker of gunicorn is checked at least once, most likely.
-        for _ in range(WORKERS if server == "gunicorn" else 1):
-            check_answer(target, os.path.join(root, BUCKET, f"{size}.bin"), setup)
-        wrk(target, max(seconds / 4, 1))  # warm: connections, clients, the cache
-        before = cpu_seconds(pid)
-        result = wrk(target, seconds)
-        result["cpu_ms"] = (cpu_seconds(pid) - before) * 1000 / max(result["requests"], 1)
-        result["rss"] = peak_rss_mib(pid)
-    return result
+    """Every setup at one object size under one server, each in a fresh
+    server, all started at once and loaded in turns of BURST seconds: a
+    neighbour's load on a shared machine falls on all of them alike."""
+    with contextlib.ExitStack() as stack:
+        started = {
+            setup: stack.enter_context(setup_server(setup, server, s3_url, root, work))
+            for setup in setups
+        }
+        path = os.path.join(root, BUCKET, f"{size}.bin")
+        for setup, (url, _) in started.items():
+            wait_for(f"{url}/")
+            # Each of gunicorn's workers is checked, most likely.
+            for _ in range(WORKERS if server == "gunicorn" else 1):
+                check_answer(f"{url}{PREFIX}/{size}.bin", path, setup)
+            # Warm: connections, clients, the cache.
+            wrk(f"{url}{PREFIX}/{size}.bin", max(seconds / 4, 1))
+        runs: dict = {setup: [] for setup in setups}
+        for turn in range(max(1, round(seconds / BURST))):
+            # Each turn starts with another setup, so none always follows the same one.
+            first = turn % len(setups)
+            for setup in setups[first:] + setups[:first]:
+                url, pid = started[setup]
+                before, s3_before = cpu_seconds(pid), cpu_seconds(s3_pid)
+                result = wrk(f"{url}{PREFIX}/{size}.bin", BURST)
+                result["cpu"] = cpu_seconds(pid) - before
+                result["s3_cpu"] = cpu_seconds(s3_pid) - s3_before
+                runs[setup].append(result)
+        results = {}
+        for setup, bursts in runs.items():
+            requests = max(sum(r["requests"] for r in bursts), 1)
+            elapsed = sum(r["requests"] / r["rps"] for r in bursts if r["rps"])
+            results[setup] = {
+                "rps": requests / elapsed if elapsed else 0.0,
+                "requests": requests,
+                "p50": statistics.median(r["p50"] for r in bursts),
+                "p99": statistics.median(r["p99"] for r in bursts),
+                "cpu_ms": sum(r["cpu"] for r in bursts) * 1000 / requests,
+                "s3_cpu_ms": sum(r["s3_cpu"] for r in bursts) * 1000 / requests,
+                "non_2xx": sum(r["non_2xx"] for r in bursts),
+                "socket_errors": sum(r["socket_errors"] for r in bursts),
+                "rss": peak_rss_mib(started[setup][1]),
+            }
+    return results
 
 
 def http_download_mbps(url: str) -> tuple[float, int]:
@@ -479,6 +521,7 @@ def boto3_download_mbps(s3_url: str) -> tuple[float, int]:
 
 def measure_large(setup: str, s3_url: str, root: str, work: str) -> dict:
     with setup_server(setup, "waitress", s3_url, root, work) as (url, pid):
+        wait_for(f"{url}/")
         mbps, size = http_download_mbps(f"{url}{PREFIX}/{LARGE}")
         return {"mbps": mbps, "bytes": size, "rss": peak_rss_mib(pid)}
 
@@ -500,8 +543,8 @@ def moto_throughput(seconds: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, a 128 MiB object")
-    parser.add_argument("--seconds", type=float, help="seconds per measured run")
-    parser.add_argument("--rounds", type=int, help="rounds of every run; the median is shown")
+    parser.add_argument("--seconds", type=float, help="seconds of load per setup and size")
+    parser.add_argument("--rounds", type=int, help="rounds of the large downloads (the median)")
     parser.add_argument("--setups", default=",".join(SETUPS), help="e.g. default,naive,nginx")
     parser.add_argument(
         "--servers", default=",".join(SERVERS), help="waitress, gunicorn or both (the default)"
@@ -535,8 +578,8 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {os.cpu_count()} cores; {THREADS} threads per process; wrk -t2 -c{CONNECTIONS}"
     )
     print(
-        f"runs: {seconds:g} s each, after a warm-up, each setup in a fresh server;"
-        f" {rounds} round(s), the median shown\n"
+        f"load: {seconds:g} s per setup and size after a warm-up, in turns of {BURST} s;"
+        f" large downloads: {rounds} round(s), the median shown\n"
     )
 
     moto = moto_throughput(min(seconds, 5))
@@ -554,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
                 " -- too slow to serve the runs\n"
             )
             figures["s3_server"] = {"nginx": direct, "moto": moto, "nginx_cpu_ms": s3_cpu}
-            measure_rounds(figures, setups, servers, s3_url, s3_pid, root, work, seconds, rounds)
+            measure_all(figures, setups, servers, s3_url, s3_pid, root, work, seconds, rounds)
 
     report(figures, setups, servers, large_size)
     if args.json:
@@ -563,48 +606,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure_rounds(figures, setups, servers, s3_url, s3_pid, root, work, seconds, rounds) -> None:
-    """Every setup at every size under every server, and the large
-    downloads, ``rounds`` times.
-
-    Rounds interleave the setups, so a neighbour's load on the machine falls
-    on all of them alike; the median round of each goes into ``figures``.
-    """
+def measure_all(figures, setups, servers, s3_url, s3_pid, root, work, seconds, rounds) -> None:
+    """Every setup at every size under every server, then the large
+    downloads ``rounds`` times (the median of each goes into ``figures``)."""
+    for server in servers:
+        for size in SIZES:
+            results = measure_group(server, size, setups, s3_url, s3_pid, root, work, seconds)
+            figures["runs"].setdefault(server, {})[size] = results
+            line = ", ".join(f"{setup} {r['rps']:.0f}" for setup, r in results.items())
+            print(f"  {server} {size}: {line} req/s", flush=True)
+    if not os.path.getsize(os.path.join(root, BUCKET, LARGE)):
+        return
     runs: dict = {}
     for number in range(1, rounds + 1):
-        for server in servers:
-            for size in SIZES:
-                for setup in setups:
-                    s3_before = cpu_seconds(s3_pid)
-                    result = measure_setup(setup, server, size, s3_url, root, work, seconds)
-                    s3_cpu = cpu_seconds(s3_pid) - s3_before
-                    result["s3_cpu_ms"] = s3_cpu * 1000 / max(result["requests"], 1)
-                    runs.setdefault((server, size, setup), []).append(result)
-                    print(
-                        f"  round {number}: {server} {size:>4} {setup:<10} {result['rps']:8.0f}"
-                        " req/s",
-                        flush=True,
-                    )
-        if not os.path.getsize(os.path.join(root, BUCKET, LARGE)):
-            continue
         mbps, total = boto3_download_mbps(s3_url)
-        runs.setdefault(("large", "direct boto3"), []).append({"mbps": mbps, "bytes": total})
+        runs.setdefault("direct boto3", []).append({"mbps": mbps, "bytes": total})
         mbps, total = http_download_mbps(f"{s3_url}/{BUCKET}/{LARGE}")
-        runs.setdefault(("large", "direct http"), []).append({"mbps": mbps, "bytes": total})
+        runs.setdefault("direct http", []).append({"mbps": mbps, "bytes": total})
         for setup in ("default", "boto3", "nginx"):
             if setup in setups:
                 result = measure_large(setup, s3_url, root, work)
-                runs.setdefault(("large", setup), []).append(result)
+                runs.setdefault(setup, []).append(result)
                 print(f"  round {number}: large {setup:<10} {result['mbps']:8.0f} MB/s", flush=True)
-    for key, results in runs.items():
-        measure = "mbps" if key[0] == "large" else "rps"
-        results.sort(key=lambda result: result[measure])
-        median = results[len(results) // 2]
-        if key[0] == "large":
-            figures["large"][key[1]] = median
-        else:
-            server, size, setup = key
-            figures["runs"].setdefault(server, {}).setdefault(size, {})[setup] = median
+    for name, results in runs.items():
+        results.sort(key=lambda result: result["mbps"])
+        figures["large"][name] = results[len(results) // 2]
 
 
 def report(figures: dict, setups: list[str], servers: list[str], large_size: int) -> None:
