@@ -64,6 +64,7 @@ SETUPS = {
     "naive": ("naive Flask route, get_object().read()", {"naive": True}),
     "whitenoise": ("WhiteNoise, local disk", {"whitenoise": True}),
     "nginx": ("nginx proxy_pass to the S3 server", {"nginx": True}),
+    "memory": ("the server's ceiling: bytes from memory", {"memory": True}),
 }
 SERVERS = {
     "waitress": f"waitress, 1 process x {THREADS} threads",
@@ -113,6 +114,23 @@ def build_app(setup: str, s3_url: str, root: str):
             return Response(obj["Body"].read(), content_type=obj["ContentType"])
 
         return host
+    if options.get("memory"):
+        # No framework, no I/O: what the WSGI server itself can answer.
+        files = {}
+        for name in os.listdir(os.path.join(root, BUCKET)):
+            if name != LARGE:
+                with open(os.path.join(root, BUCKET, name), "rb") as file:
+                    files[f"{PREFIX}/{name}"] = file.read()
+
+        def memory(environ, start_response):
+            body = files.get(environ["PATH_INFO"], b"host app")
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+        return memory
     if options.get("whitenoise"):
         from whitenoise import WhiteNoise
 
