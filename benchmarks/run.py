@@ -426,17 +426,19 @@ def latency_ms(text: str) -> float:
 def setup_server(setup: str, server: str, s3_url: str, root: str, work: str):
     """A setup's server, started: wait for ``url + "/"`` before using it."""
     port = free_port()
-    if SETUPS[setup][1].get("nginx"):
+    if SETUPS[setup.partition("@")[0]][1].get("nginx"):
         workers = WORKERS if server == "gunicorn" else 1
         s3_port = urllib.parse.urlsplit(s3_url).port
         body = PROXY_SERVER.format(port=port, s3_port=s3_port, prefix=PREFIX, bucket=BUCKET)
         with nginx(work, body, port, workers) as (url, pid):
             yield url, pid
         return
+    setup, _, baseline = setup.partition("@")
     process = subprocess.Popen(
         [sys.executable, __file__, "--serve", setup, "--server", server, "--port", str(port)]
         + ["--s3", s3_url, "--root", root],
-        env={**os.environ, **BENCH_ENV, "PYTHONPATH": REPOSITORY},
+        # A baseline setup imports s3wsgi from that checkout instead.
+        env={**os.environ, **BENCH_ENV, "PYTHONPATH": baseline or REPOSITORY},
     )
     try:
         yield f"http://127.0.0.1:{port}", process.pid
@@ -568,6 +570,11 @@ def main(argv: list[str] | None = None) -> int:
         "--servers", default=",".join(SERVERS), help="waitress, gunicorn or both (the default)"
     )
     parser.add_argument("--no-large", action="store_true", help="skip the large downloads")
+    parser.add_argument(
+        "--baseline",
+        help="a checkout of s3wsgi (e.g. a git worktree of an earlier commit): its s3wsgi"
+        " setups are loaded in turns with this one's, for before-and-after figures",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
@@ -587,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in setups:
         if name not in SETUPS:
             parser.error(f"no setup {name!r}: {', '.join(SETUPS)}")
+    if args.baseline:
+        baseline = os.path.abspath(args.baseline)
+        setups += [f"{s}@{baseline}" for s in setups if "s3wsgi" in SETUPS[s][1]]
     for name in servers:
         if name not in SERVERS:
             parser.error(f"no server {name!r}: {', '.join(SERVERS)}")
@@ -631,7 +641,9 @@ def measure_all(figures, setups, servers, s3_url, s3_pid, root, work, seconds, r
         for size in SIZES:
             results = measure_group(server, size, setups, s3_url, s3_pid, root, work, seconds)
             figures["runs"].setdefault(server, {})[size] = results
-            line = ", ".join(f"{setup} {r['rps']:.0f}" for setup, r in results.items())
+            line = ", ".join(
+                f"{setup.replace('@', ' baseline ')} {r['rps']:.0f}" for setup, r in results.items()
+            )
             print(f"  {server} {size}: {line} req/s", flush=True)
     if not os.path.getsize(os.path.join(root, BUCKET, LARGE)):
         return
@@ -658,7 +670,7 @@ def report(figures: dict, setups: list[str], servers: list[str], large_size: int
             naive, nginx, whitenoise = (results.get(s) for s in ("naive", "nginx", "whitenoise"))
             print(f"{size.upper()} object, {SERVERS[server]}")
             print(
-                f"  {'setup':<41}{'req/s':>7}{'p50 ms':>7}{'p99 ms':>7}{'CPU ms':>7}"
+                f"  {'setup':<48}{'req/s':>7}{'p50 ms':>7}{'p99 ms':>7}{'CPU ms':>7}"
                 f"{'S3 CPU':>7}{'RSS':>6}{'x naive':>8}{'x nginx':>8}{'x WN':>6}{'non-2xx':>8}"
             )
             for setup in setups:
@@ -669,7 +681,7 @@ def report(figures: dict, setups: list[str], servers: list[str], large_size: int
                 ]
                 bad = r["non_2xx"] + r["socket_errors"]
                 print(
-                    f"  {SETUPS[setup][0]:<41}{r['rps']:7.0f}{r['p50']:7.2f}{r['p99']:7.2f}"
+                    f"  {setup_label(setup):<48}{r['rps']:7.0f}{r['p50']:7.2f}{r['p99']:7.2f}"
                     f"{r['cpu_ms']:7.3f}{r['s3_cpu_ms']:7.3f}{r['rss']:6.0f}{ratios[0]:>8}"
                     f"{ratios[1]:>8}{ratios[2]:>6}{bad:>8}"
                 )
@@ -693,6 +705,11 @@ def report(figures: dict, setups: list[str], servers: list[str], large_size: int
                 print(f"  {label:<44}{r['mbps']:8.0f}{r['mbps'] / direct:10.2f}{rss:>14}{complete}")
         print()
     print_targets(figures, servers)
+
+
+def setup_label(setup: str) -> str:
+    name, _, baseline = setup.partition("@")
+    return f"{SETUPS[name][0]} [baseline]" if baseline else SETUPS[name][0]
 
 
 def print_targets(figures: dict, servers: list[str]) -> None:
