@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/run.py            # the full run (about 25 minutes)
+    python benchmarks/run.py            # the full run (about 15 minutes)
     python benchmarks/run.py --quick    # shorter runs, a 128 MiB "large" object
 
 What it does (see benchmarks/README.md):
