@@ -8,6 +8,7 @@ decided here against the object's metadata instead.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -60,12 +61,30 @@ def parse_entity_tags(value: str | None) -> str | list[EntityTag] | None:
     return tags or None
 
 
+# Longer than any HTTP date (29 characters, the obsolete forms 24 to 30):
+# only texts up to this long are remembered.
+_DATE_TEXT_MAX = 64
+
+
 def parse_http_date(value: str | None) -> datetime | None:
     """An HTTP date (RFC 9110 §5.6.7, and the obsolete forms) in UTC, or None
     for a missing or invalid one, which RFC 9110 §13.1.3 says to ignore: a
     date out of Python's range (year 10000, or 99999999999) included."""
     if not value:
         return None
+    if len(value) <= _DATE_TEXT_MAX:
+        return _parse_remembered(value)
+    return _parse_http_date(value)
+
+
+# An object's Last-Modified is read on every answer for it: each text is
+# parsed once (a datetime is immutable, so sharing one is safe).
+@functools.lru_cache(maxsize=1024)
+def _parse_remembered(value: str) -> datetime | None:
+    return _parse_http_date(value)
+
+
+def _parse_http_date(value: str) -> datetime | None:
     try:
         fields = parsedate_tz(value)
         if fields is None:

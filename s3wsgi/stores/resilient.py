@@ -82,6 +82,8 @@ class Breaker:
 
     def admit(self) -> float | None:
         """None when a call may go to S3; else the seconds until one may."""
+        if self.state == self.CLOSED:
+            return None  # the common case, read without the lock
         with self._lock:
             if self.state == self.CLOSED:
                 return None
@@ -102,6 +104,8 @@ class Breaker:
 
     def succeeded(self) -> None:
         """S3 answered (any answer, a 404 included)."""
+        if self.state == self.CLOSED and not self._consecutive and not self._probing:
+            return  # nothing to reset: the common case, without the lock
         with self._lock:
             self._consecutive = 0
             self._probing = False

@@ -32,6 +32,13 @@ class Body:
         self._release = release
         self._first = b""
 
+    @classmethod
+    def whole(cls, data: bytes) -> Body:
+        """A body read whole already: its connection is released."""
+        body = cls(iter(()), _released)
+        body._first = data
+        return body
+
     def prefetch(self, wanted: int) -> None:
         """Read the first ``wanted`` bytes now (or all there are): a server
         sends no status line before the first body byte, so a fault here
@@ -70,6 +77,10 @@ class Body:
         self._chunks = None
         self._first = b""
         self._release()
+
+
+def _released() -> None:
+    """Nothing to release: the body was read to its end."""
 
 
 class PerProcess(Generic[T]):
