@@ -160,7 +160,9 @@ class Mount:
             if answer is None or answer.status < 500:  # S3's pace, not its timeouts
                 self.bulkhead.answered(time.monotonic() - started)
         finally:
-            if answer is None or not answer.body:
+            if answer is None or _in_memory(answer.body):
+                # S3 has nothing left to send: sending it to the client is
+                # the server's work, and no S3 trouble can hold the thread.
                 self.bulkhead.leave()
             else:
                 answer.body = Watched(answer.body, self.bulkhead.moved, self.bulkhead.leave)
@@ -385,6 +387,12 @@ class Mount:
         SCRIPT_NAME included."""
         path = f"{environ.get('SCRIPT_NAME', '')}{self.prefix}/{rest}"
         return redirect_location(path, environ.get("QUERY_STRING", ""))
+
+
+def _in_memory(body: Iterable[bytes]) -> bool:
+    """Whether a body is all in memory (a list of bytes, a cached object, a
+    small object read whole), so S3 plays no further part in it."""
+    return isinstance(body, (list, tuple)) or getattr(body, "in_memory", False)
 
 
 def store_for(options: Options) -> Store:

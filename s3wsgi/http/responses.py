@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import mimetypes
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -60,6 +61,10 @@ _HEADER_NAMES = {
 }
 
 
+# Smaller bodies gain nothing from a file wrapper: they fit in one write.
+_WRAP_BYTES = 64 * 1024
+
+
 class Response:
     """A status, its headers and a body iterable: a tiny WSGI answer."""
 
@@ -77,10 +82,17 @@ class Response:
 
     def __call__(self, environ, start_response):
         start_response(f"{self.status.value} {self.status.phrase}", self.headers)
+        body = self.body
         if environ["REQUEST_METHOD"] == "HEAD":
-            close(self.body)
+            close(body)
             return []
-        return self.body
+        if type(body) in (list, tuple) and len(body) == 1 and len(body[0]) >= _WRAP_BYTES:
+            # Bytes in memory (a cached object): as a file, which a server
+            # may send without copying them into its buffers (PEP 3333).
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None:
+                return wrapper(io.BytesIO(body[0]))
+        return body
 
 
 # content_type() is pure and asked the same question on every request for

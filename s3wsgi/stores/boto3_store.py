@@ -127,7 +127,8 @@ class BotoStore:
         body = Body(iter(lambda: stream.read(size), b""), lambda: _release(stream))
         length = metadata["HTTPHeaders"].get("content-length", "")
         try:
-            body.prefetch(min(int(length), size) if length.isdigit() else size)
+            total = int(length) if length.isdigit() else None
+            body.prefetch(min(total, size) if total is not None else size, length=total)
         except Exception as error:  # botocore's, urllib3's, or a socket's
             body.close()
             raise self._transport_error(error, "get_object", request.key) from None

@@ -25,26 +25,33 @@ class Body:
     so the server aborts the response rather than end it as if complete.
     """
 
-    __slots__ = ("_chunks", "_release", "_first")
+    __slots__ = ("_chunks", "_release", "_first", "in_memory")
 
     def __init__(self, chunks: Iterator[bytes], release: Callable[[], None]):
         self._chunks: Iterator[bytes] | None = chunks
         self._release = release
         self._first = b""
+        # Whether every byte is read already: S3 has nothing left to send.
+        self.in_memory = False
 
     @classmethod
     def whole(cls, data: bytes) -> Body:
         """A body read whole already: its connection is released."""
         body = cls(iter(()), _released)
         body._first = data
+        body.in_memory = True
         return body
 
-    def prefetch(self, wanted: int) -> None:
+    def prefetch(self, wanted: int, *, length: int | None = None) -> None:
         """Read the first ``wanted`` bytes now (or all there are): a server
         sends no status line before the first body byte, so a fault here
         must become an error answer, where one raised from the iterable would
         abort an answer already begun. An object that fits in the first
-        chunk is thus read whole before its answer starts."""
+        chunk is thus read whole before its answer starts.
+
+        :param length: the body's length, if known: reading it all makes
+            the body :attr:`in_memory`.
+        """
         chunks = self._chunks
         if chunks is None:
             return
@@ -57,6 +64,7 @@ class Body:
                 have += len(more)
             first = b"".join(parts)
         self._first = first
+        self.in_memory = length is not None and len(first) >= length
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = self._chunks

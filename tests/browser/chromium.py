@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -12,6 +9,11 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 def start_chromium(profile):
     """Headless Chromium with an empty profile, recording the console
     ("browser") and the network ("performance")."""
+    # Imported here: only the browser environment installs selenium, and
+    # every run loads this folder's conftest.
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
