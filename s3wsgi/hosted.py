@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+from wsgiref.types import WSGIEnvironment
 
 from .site import VERSIONS_NAME
 from .site import versions as versions_file
@@ -107,7 +108,7 @@ class Versions:
         self.default_name = default
         self._lock = threading.Lock()
 
-    def document(self, budget: Budget | None) -> dict:
+    def document(self, budget: Budget | None) -> versions_file.Document:
         """The versions, the aliases and the default, as a switcher reads them."""
         found = self.file.get(budget) or versions_file.empty()
         aliases = {**found["aliases"], **self.aliases}
@@ -129,14 +130,14 @@ class Versions:
         return self.document(budget)["default"]
 
 
-def is_navigation(environ: dict) -> bool:
+def is_navigation(environ: WSGIEnvironment) -> bool:
     """Whether a request is a page navigation, not a script's, a style's or
     an image's fetch: ``Sec-Fetch-Mode: navigate``, else an Accept that
     names HTML (browsers send both with navigations, and neither with
     subresources)."""
     if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
         return False
-    mode = environ.get("HTTP_SEC_FETCH_MODE")
+    mode: str | None = environ.get("HTTP_SEC_FETCH_MODE")
     if mode is not None:
         return mode.strip().lower() == "navigate"
     for media, quality in accepted_media(environ.get("HTTP_ACCEPT")):

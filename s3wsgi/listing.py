@@ -10,12 +10,13 @@ import json
 from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import quote
+from wsgiref.types import WSGIEnvironment
 
 from .hosted import accepted_media
 from .http import responses
 from .http.responses import Response
 from .site import VARIANT_SUFFIXES
-from .stores.base import Listing
+from .stores.base import Listed, Listing
 
 _STYLE = (
     "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}"
@@ -25,7 +26,7 @@ _STYLE = (
 )
 
 
-def wants_json(environ: dict) -> bool:
+def wants_json(environ: WSGIEnvironment) -> bool:
     """Whether the client prefers JSON to HTML (``?format=json`` too)."""
     if "format=json" in environ.get("QUERY_STRING", "").split("&"):
         return True
@@ -37,7 +38,7 @@ def wants_json(environ: dict) -> bool:
 
 def visible(
     listing: Listing, folder: str, hidden: list[str], after: str | None = None
-) -> tuple[list[str], list]:
+) -> tuple[list[str], list[Listed]]:
     """The subfolder names and objects to show: hidden names and the
     precompressed variants of listed objects left out (a variant sorts just
     after its object, so the previous page's last key counts too)."""
@@ -58,7 +59,7 @@ def visible(
 
 
 def render(
-    environ: dict,
+    environ: WSGIEnvironment,
     listing: Listing,
     folder: str,
     shown_path: str,
@@ -104,7 +105,9 @@ def render(
     return Response(HTTPStatus.OK, headers, [body])
 
 
-def _html(path: str, folders: list[str], objects: list, folder: str, next_page: str | None) -> str:
+def _html(
+    path: str, folders: list[str], objects: list[Listed], folder: str, next_page: str | None
+) -> str:
     escape = html.escape
     crumbs, depth = [], path.rstrip("/").count("/")
     parts = path.strip("/").split("/") if path.strip("/") else []
@@ -142,8 +145,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _size(size: int) -> str:
+    amount: float = size
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
+        if amount < 1024 or unit == "GiB":
+            return f"{amount} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return str(amount)

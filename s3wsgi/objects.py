@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
+from wsgiref.types import WSGIEnvironment
 
 from .hosted import WebsiteRedirect
 from .http import conditions as cond
@@ -97,7 +98,12 @@ class ObjectAnswers:
         self.memo = HeaderMemo()
 
     def answer(
-        self, environ: dict, key: str, budget: Budget | None, *, name: str | None = None
+        self,
+        environ: WSGIEnvironment,
+        key: str,
+        budget: Budget | None,
+        *,
+        name: str | None = None,
     ) -> Response:
         """The answer to a GET or HEAD of ``key``; raises NotFound or
         UpstreamError.

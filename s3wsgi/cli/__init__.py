@@ -13,7 +13,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .. import __version__
 from . import demo, publish, serve
@@ -50,8 +50,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     log.setLevel(logging.INFO)
+    # Each command's add_parser sets its run: set_defaults(run=...).
+    run: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.run
     try:
-        return args.run(args, environ)
+        return run(args, environ)
     except UsageError as error:
         args.command_parser.error(str(error))  # exits with status 2
     except Problem as problem:

@@ -9,16 +9,23 @@ import logging
 import os
 from collections.abc import Mapping
 from importlib import resources
+from typing import TYPE_CHECKING
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from . import server
 from .errors import Problem
 from .settings import add_server_flags, server_settings
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from .settings import Commands
+
 DEMO_BUCKET = "kestrel-docs"
 THREADS = 4
 
 
-def add_parser(commands) -> argparse.ArgumentParser:
+def add_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "demo",
         usage="%(prog)s [--host HOST] [--port PORT]",
@@ -65,7 +72,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             cache_control="no-cache",
             server_threads=THREADS,
         )
-        waitress, sockets = server.create_server(app, threads=THREADS, **settings)
+        waitress, sockets = server.create_server(
+            app, host=settings["host"], port=settings["port"], threads=THREADS
+        )
         url = server.url(waitress)
         return server.run(
             waitress,
@@ -96,7 +105,7 @@ def _isolate_from_aws() -> None:
     os.environ["NO_PROXY"] = ",".join(filter(None, [no_proxy, "127.0.0.1", "localhost"]))
 
 
-def upload_demo_site(client, bucket: str) -> int:
+def upload_demo_site(client: S3Client, bucket: str) -> int:
     """Publish the bundled sample site (package data) to ``bucket``; the
     count of files. Its files are all pages or unhashed assets, so all get
     no-cache, and reloads in the demo show the 304s."""
@@ -121,7 +130,7 @@ _HOME_PAGE = b"""<!DOCTYPE html>
 """
 
 
-def home_app(environ, start_response):
+def home_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
     """The demo's host application: a home page, and 404 for anything else."""
     if environ.get("PATH_INFO", "/") in ("", "/"):
         status, body = "200 OK", _HOME_PAGE

@@ -16,13 +16,21 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Never, NoReturn
 from urllib.parse import urlsplit
 
 from .. import options as schema
 from ..publish import DEFAULT_CACHE_CONTROL, PublishError, Rules, apply, plan_or_fail
 from ..publish.remote import make_client
 from .settings import setting
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from tqdm import tqdm
+
+    from .settings import Commands
 
 # The S3 settings, read as ``s3wsgi serve`` reads them (flag, else variable),
 # with this command's own help.
@@ -44,7 +52,7 @@ _DEFAULTS = {"connect_timeout": 3.0, "read_timeout": 60.0, "max_attempts": 3}
 _CONCURRENCY = 10
 
 
-def add_parser(commands) -> argparse.ArgumentParser:
+def add_parser(commands: Commands) -> argparse.ArgumentParser:
     """The ``publish`` subcommand, added to the ``s3wsgi`` command's subparsers."""
     parser = commands.add_parser(
         "publish",
@@ -107,10 +115,11 @@ def add_parser(commands) -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> dict:
+def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     """The S3 settings from flags and variables, converted; ValueError names
     the flag or variable at fault."""
-    settings: dict = dict(_DEFAULTS)
+    # Each value of its option's type (text converted by the schema).
+    settings: dict[str, Any] = dict(_DEFAULTS)
     for name in _CONNECTION_HELP:
         text, label = setting(args, name, environ)
         if text is None:
@@ -161,7 +170,13 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         restore()
 
 
-def _publish(args, parser, client, settings: dict, rules: Rules) -> int:
+def _publish(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    client: S3Client,
+    settings: dict[str, Any],
+    rules: Rules,
+) -> int:
     try:
         plan = plan_or_fail(
             args.folder,
@@ -210,7 +225,7 @@ def _failed(reason: str) -> int:
     return 1
 
 
-def _progress_bar(total: int):
+def _progress_bar(total: int) -> tqdm[Never] | None:
     """A byte progress bar on stderr when it is a terminal (and tqdm is
     installed); None otherwise, so logs and CI output stay clean."""
     if not sys.stderr.isatty():
@@ -222,7 +237,7 @@ def _progress_bar(total: int):
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
 
 
-def _locked(update):
+def _locked(update: Callable[[int], object]) -> Callable[[int], None]:
     """``update`` called by one upload thread at a time."""
     lock = threading.Lock()
 
@@ -233,13 +248,13 @@ def _locked(update):
     return locked
 
 
-def _sigterm_interrupts():
+def _sigterm_interrupts() -> Callable[[], object]:
     """Make SIGTERM stop a publish as Ctrl-C does (cancelled cleanly, one
     line); a function that puts the previous handler back."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def interrupt(signum, frame):
+    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)

@@ -4,12 +4,25 @@ stopping at once with every connection closed."""
 from __future__ import annotations
 
 import signal
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from wsgiref.types import WSGIApplication
 
 from .errors import Problem
 
+if TYPE_CHECKING:
+    from waitress.server import BaseWSGIServer, MultiSocketServer
 
-def create_server(app, *, host: str, port: int, threads: int) -> tuple[Any, dict]:
+    Server: TypeAlias = MultiSocketServer | BaseWSGIServer
+
+# waitress's socket map: file descriptor -> its dispatcher (the listening
+# server, each client's channel, the trigger), not the socket itself.
+SocketMap: TypeAlias = dict[int, Any]
+
+
+def create_server(
+    app: WSGIApplication, *, host: str, port: int, threads: int
+) -> tuple[Server, SocketMap]:
     """A waitress server, and its socket map: the server's own, so that every
     socket in it can be closed at the end, the clients' included."""
     try:
@@ -18,7 +31,7 @@ def create_server(app, *, host: str, port: int, threads: int) -> tuple[Any, dict
     except ImportError:
         raise Problem("serving needs waitress: install s3wsgi's 'serve' extra") from None
 
-    sockets: dict = {}
+    sockets: SocketMap = {}
     try:
         server = create_server(app, map=sockets, host=host, port=port, threads=threads)
         return server, sockets
@@ -28,9 +41,10 @@ def create_server(app, *, host: str, port: int, threads: int) -> tuple[Any, dict
         raise Problem(f"cannot listen on {host}:{port}: {reason.lower()}") from None
 
 
-def url(server) -> str:
+def url(server: Server) -> str:
     listen = getattr(server, "effective_listen", None) or [
-        (server.effective_host, server.effective_port)
+        # types-waitress omits these two, set by BaseWSGIServer.__init__.
+        (server.effective_host, server.effective_port)  # type: ignore[union-attr]
     ]
     host, port = listen[0][:2]
     if ":" in str(host):
@@ -41,11 +55,11 @@ def url(server) -> str:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _stop(signum, frame):
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def _close_clients(sockets: dict) -> None:
+def _close_clients(sockets: SocketMap) -> None:
     """Close every client's connection as waitress does when a client goes:
     its output buffers (temporary files past 1 MiB) closed, and a worker
     waiting for room in them woken, to end its response and close the S3
@@ -57,7 +71,7 @@ def _close_clients(sockets: dict) -> None:
             channel.handle_close()
 
 
-def run(server, sockets: dict, banner: str) -> int:
+def run(server: Server, sockets: SocketMap, banner: str) -> int:
     """Serve until SIGINT or SIGTERM, then close every connection still
     open, stop the worker threads and close the server; exit status 0."""
     from waitress import wasyncore

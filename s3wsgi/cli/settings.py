@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 from .. import options
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    # The ``s3wsgi`` command's subparsers: each command adds its own.
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 # Settings of the server rather than of the app.
 SERVER_HELP = {
@@ -19,7 +24,15 @@ SERVER_HELP = {
     "port": "the port to listen on; 0 picks a free one (default: 8080)",
     "threads": "waitress worker threads (default: 8); also the app's server_threads",
 }
-SERVER_DEFAULTS = {"host": "127.0.0.1", "port": 8080, "threads": 8}
+SERVER_DEFAULTS: dict[str, str | int] = {"host": "127.0.0.1", "port": 8080, "threads": 8}
+
+
+class ServerSettings(TypedDict, total=False):
+    """The server settings a command asked for, as ``create_server`` takes them."""
+
+    host: str
+    port: int
+    threads: int
 
 
 def add_option_flags(
@@ -82,8 +95,8 @@ def variables(name: str) -> list[str]:
 
 def server_settings(
     args: argparse.Namespace, environ: Mapping[str, str], names: Sequence[str]
-) -> dict:
-    settings: dict = {}
+) -> ServerSettings:
+    settings: dict[str, str | int] = {}
     for name in names:
         text, label = setting(args, name, environ)
         if text is None or label is None:
@@ -99,7 +112,8 @@ def server_settings(
             if not low <= number <= high:
                 raise UsageError(f"{label}: {text!r} is not between {low} and {high}")
             settings[name] = number
-    return settings
+    # Each name is one of SERVER_DEFAULTS's: host text, the others numbers.
+    return cast(ServerSettings, settings)
 
 
 def option_settings(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
+from wsgiref.types import WSGIEnvironment
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -89,7 +90,7 @@ class S3WSGIMiddleware:
             return self.get_response(request)
         return django_response(answer, head=request.method == "HEAD")
 
-    def _authorize(self, environ: dict) -> bool:
+    def _authorize(self, environ: WSGIEnvironment) -> bool:
         return bool(self.authorize(_current_request.get()))
 
 

@@ -16,6 +16,8 @@ answers are the middleware's; only the configuration is Flask's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
+from wsgiref.types import WSGIEnvironment
 
 from flask import Flask
 
@@ -48,7 +50,8 @@ class S3Docs:
         app: Flask | None = None,
         *,
         require: Callable[[], object] | None = None,
-        **options,
+        # Any: each option has its own type (the docs' options table).
+        **options: Any,
     ):
         if require is not None and options.get("authorize") is not None:
             raise ValueError("give either require (Flask's context) or authorize (environ)")
@@ -63,7 +66,9 @@ class S3Docs:
         if self.require is not None:
             options["authorize"] = in_request_context(app, self.require)
         middleware = S3Middleware(app.wsgi_app, **options)
-        app.wsgi_app = middleware
+        # Flask's documented way to add WSGI middleware, which mypy takes
+        # for replacing a method.
+        app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["s3wsgi"] = middleware
         return middleware
 
@@ -74,7 +79,9 @@ def config_options(config: Mapping[str, object]) -> dict[str, object]:
     return convert_settings(environ_settings(config))
 
 
-def in_request_context(app: Flask, check: Callable[[], object]) -> Callable[[dict], bool]:
+def in_request_context(
+    app: Flask, check: Callable[[], object]
+) -> Callable[[WSGIEnvironment], bool]:
     """An ``authorize(environ)`` that answers ``check()`` inside ``app``'s
     request context for that environ.
 
@@ -82,7 +89,7 @@ def in_request_context(app: Flask, check: Callable[[], object]) -> Callable[[dic
     the request body stays unread, and no view or before_request hook runs.
     """
 
-    def authorize(environ: dict) -> bool:
+    def authorize(environ: WSGIEnvironment) -> bool:
         with app.request_context(environ):
             return bool(check())
 

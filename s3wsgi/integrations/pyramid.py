@@ -21,7 +21,10 @@ on, untouched.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from typing import TYPE_CHECKING, TypeAlias
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from pyramid.config import Configurator
 from pyramid.request import Request
@@ -30,6 +33,12 @@ from pyramid.response import Response as PyramidResponse
 from ..http.responses import Response
 from ..middleware import Mount
 from ..options import Options
+
+if TYPE_CHECKING:
+    from pyramid.registry import Registry
+
+    # A request's handler (Pyramid has no type information: to mypy, Any).
+    Handler: TypeAlias = Callable[[Request], PyramidResponse]
 
 SETTINGS_PREFIX = "s3wsgi."
 REGISTRY_KEY = "s3wsgi.middleware"
@@ -61,11 +70,11 @@ def includeme(config: Configurator) -> None:
     config.add_tween("s3wsgi.integrations.pyramid.tween_factory")
 
 
-def tween_factory(handler, registry):
+def tween_factory(handler: Handler, registry: Registry) -> Handler:
     """The tween: claimed paths get the middleware's answer, others ``handler``'s."""
     middleware: Mount = registry[REGISTRY_KEY]
 
-    def s3wsgi_tween(request: Request):
+    def s3wsgi_tween(request: Request) -> PyramidResponse:
         # The environ's PATH_INFO is WSGI's latin-1 string, as the core
         # wants it; request.path_info is decoded text.
         rest = middleware.match(request.environ.get("PATH_INFO", ""))
@@ -87,7 +96,7 @@ def tween_factory(handler, registry):
     return s3wsgi_tween
 
 
-class S3Response(PyramidResponse):
+class S3Response(PyramidResponse):  # type: ignore[misc]  # Pyramid's Response is Any
     """A Pyramid response that sends its headers as they are.
 
     WebOb's ``Response.__call__`` turns a relative Location into an absolute
@@ -95,14 +104,14 @@ class S3Response(PyramidResponse):
     paths on this host and stay so.
     """
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # The core's answer, from this response as Pyramid may have changed it.
         answer = Response(HTTPStatus(self.status_code), self.headerlist, self.app_iter)
         return answer(environ, start_response)
 
 
-def _authorize_with(authorize):
-    def authorize_environ(environ: dict) -> bool:
+def _authorize_with(authorize: Callable[[Request], object]) -> Callable[[WSGIEnvironment], bool]:
+    def authorize_environ(environ: WSGIEnvironment) -> bool:
         return bool(authorize(_current_request.get()))
 
     return authorize_environ

@@ -35,7 +35,7 @@ def digests(filename: str) -> tuple[int, str, str]:
     return size, sha256.hexdigest(), md5.hexdigest()
 
 
-def scan(folder: str | os.PathLike) -> list[LocalFile]:
+def scan(folder: str | os.PathLike[str]) -> list[LocalFile]:
     """Every file under ``folder`` (symbolic links to files followed), sorted
     by path. BadFolder if there is none, or a name cannot be a key."""
     root = os.fspath(folder)

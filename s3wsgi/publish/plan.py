@@ -25,11 +25,15 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..site import MANIFEST_NAME, VERSIONS_NAME, manifest, versions
 from . import compress, remote
 from .local import LocalFile, scan
 from .rules import Rules, is_compressible
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # Phases of the upload, in order.
 ASSETS, ASSET_VARIANTS, ENTRY_VARIANTS, ENTRIES = range(4)
@@ -56,9 +60,9 @@ class Upload:
     data: bytes | None = field(default=None, repr=False)
 
     @property
-    def extra_args(self) -> dict:
+    def extra_args(self) -> dict[str, str | dict[str, str]]:
         """PutObject's headers and metadata for this object."""
-        args = {
+        args: dict[str, str | dict[str, str]] = {
             "ContentType": self.content_type,
             "CacheControl": self.cache_control,
             "Metadata": {SHA256_METADATA: self.sha256},
@@ -104,9 +108,9 @@ def normalized_prefix(key_prefix: str) -> str:
 
 
 def make_plan(
-    folder: str | os.PathLike,
+    folder: str | os.PathLike[str],
     *,
-    client,
+    client: S3Client,
     bucket: str,
     key_prefix: str = "",
     rules: Rules | None = None,
@@ -180,7 +184,12 @@ def make_plan(
 
 
 def _versions_change(
-    client, bucket: str, key: str, version: str, aliases: tuple[str, ...], default: str | None
+    client: S3Client,
+    bucket: str,
+    key: str,
+    version: str,
+    aliases: tuple[str, ...],
+    default: str | None,
 ) -> VersionsChange | None:
     """The change to ``versions.json``, checked against the stored file now
     so that a bad alias or default stops the publish before it starts."""
@@ -190,7 +199,7 @@ def _versions_change(
     return VersionsChange(key, version, aliases, default)
 
 
-def read_versions(client, bucket: str, key: str) -> dict:
+def read_versions(client: S3Client, bucket: str, key: str) -> versions.Document:
     body = remote.read(client, bucket, key)
     if body is None:
         return versions.empty()
@@ -200,7 +209,9 @@ def read_versions(client, bucket: str, key: str) -> dict:
         raise remote.PublishError(f"{key}: {error}") from None
 
 
-def _kept_versions(client, bucket: str, prefix: str, listed) -> tuple[str, ...]:
+def _kept_versions(
+    client: S3Client, bucket: str, prefix: str, listed: dict[str, remote.Listed]
+) -> tuple[str, ...]:
     """What ``--delete`` of an unversioned publish never removes: a
     ``versions.json`` under its prefix, and the folders of the versions it
     names, which are published on their own."""
@@ -222,7 +233,16 @@ class _Object:
 class _Decisions:
     """Each file's and variant's fate: unchanged, or to upload."""
 
-    def __init__(self, client, bucket, prefix, rules, listed, previous, site: list[LocalFile]):
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str,
+        rules: Rules,
+        listed: dict[str, remote.Listed],
+        previous: dict[str, manifest.Entry],
+        site: list[LocalFile],
+    ):
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.rules, self.listed, self.previous, self.site = rules, listed, previous, site
         self.local_keys = {prefix + file.path for file in site}
@@ -232,7 +252,8 @@ class _Decisions:
         self.wanted: set[str] = set()
 
     def run(self, max_concurrency: int) -> None:
-        to_compress, to_check = [], []
+        to_compress: list[tuple[LocalFile, str, manifest.Entry]] = []
+        to_check: list[_Object] = []
         for file in self.site:
             key = self.prefix + file.path
             self.wanted.add(key)
@@ -263,7 +284,7 @@ class _Decisions:
                 else:
                     self.uploads.append(item.upload)
 
-    def _by_manifest(self, file: LocalFile, key: str):
+    def _by_manifest(self, file: LocalFile, key: str) -> tuple[manifest.Entry, bool, bool]:
         """The file's manifest entry, as far as known now, and whether the
         previous manifest and the listing show the original and its
         variants in place."""
@@ -305,13 +326,15 @@ class _Decisions:
         )
         return _Object(upload, file.md5)
 
-    def _variants(self, file: LocalFile, key: str, entry: manifest.Entry):
+    def _variants(
+        self, file: LocalFile, key: str, entry: manifest.Entry
+    ) -> tuple[str, manifest.Entry, list[_Object]]:
         """Compress the file: its manifest entry with the variants kept, and them."""
         with open(file.filename, "rb") as source:
             data = source.read()
         phase = ENTRY_VARIANTS if self.rules.is_entry(file.path) else ASSET_VARIANTS
-        made = []
-        encodings = {}
+        made: list[_Object] = []
+        encodings: dict[str, int] = {}
         for encoding, compressed in compress.variants(data).items():
             variant_key = key + compress.SUFFIXES[encoding]
             if variant_key in self.local_keys:

@@ -5,6 +5,14 @@ one line."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
+
+# How the client names the bucket in its URLs (botocore's s3 config).
+AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
 
 
 class PublishError(Exception):
@@ -30,12 +38,12 @@ def make_client(
     *,
     endpoint_url: str | None = None,
     region_name: str | None = None,
-    addressing_style: str | None = None,
+    addressing_style: AddressingStyle | None = None,
     connect_timeout: float = 3.0,
     read_timeout: float = 60.0,
     max_attempts: int = 3,
     max_pool_connections: int = 10,
-):
+) -> S3Client:
     """A boto3 S3 client: boto3's credential chain, the given endpoint."""
     import boto3
     from botocore.config import Config
@@ -54,7 +62,7 @@ def make_client(
     )
 
 
-def list_prefix(client, bucket: str, prefix: str) -> dict[str, Listed]:
+def list_prefix(client: S3Client, bucket: str, prefix: str) -> dict[str, Listed]:
     """Every key under ``prefix``: one ListObjectsV2 request per 1000 keys."""
     listed = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -63,7 +71,7 @@ def list_prefix(client, bucket: str, prefix: str) -> dict[str, Listed]:
     return listed
 
 
-def read(client, bucket: str, key: str) -> bytes | None:
+def read(client: S3Client, bucket: str, key: str) -> bytes | None:
     """An object's bytes; None if there is no such key."""
     from botocore.exceptions import ClientError
 
@@ -77,7 +85,7 @@ def read(client, bucket: str, key: str) -> bytes | None:
         return body.read()
 
 
-def head(client, bucket: str, key: str) -> dict | None:
+def head(client: S3Client, bucket: str, key: str) -> HeadObjectOutputTypeDef | None:
     """An object's stored headers and metadata (HeadObject); None if missing."""
     from botocore.exceptions import ClientError
 

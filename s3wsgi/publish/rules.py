@@ -15,7 +15,8 @@ Cache-Control follows what each kind of file can bear:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from ..http.responses import content_type
 from ..site import (
@@ -61,8 +62,9 @@ class Rules:
 
     cache_control: str = DEFAULT_CACHE_CONTROL
     hashed_pattern: str = HASHED_PATTERN
+    _hashed: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Compiled once here, so a bad expression fails before any work.
         hashed = compile_hashed_pattern(self.hashed_pattern, "--hashed-pattern")
         object.__setattr__(self, "_hashed", hashed)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import TYPE_CHECKING, Any
 
 from s3transfer.subscribers import BaseSubscriber
 
@@ -24,6 +25,12 @@ from ..site import HASHED_PATTERN, NO_CACHE, manifest, versions
 from . import remote
 from .plan import SHA256_METADATA, Plan, make_plan, read_versions
 from .rules import DEFAULT_CACHE_CONTROL, Rules
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from s3transfer.futures import TransferFuture
+
+    from .plan import Upload, VersionsChange
 
 # DeleteObjects takes at most this many keys per request.
 _DELETE_BATCH = 1000
@@ -61,7 +68,7 @@ class Result:
             f" · {self.seconds:.1f} s"
         )
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         """Counts, bytes, seconds and the keys written and deleted, for CI."""
         return {
             "bucket": self.bucket,
@@ -83,14 +90,14 @@ class Result:
 
 
 def publish(
-    folder: str | os.PathLike,
+    folder: str | os.PathLike[str],
     *,
     bucket: str,
     key_prefix: str = "",
-    client=None,
+    client: S3Client | None = None,
     endpoint_url: str | None = None,
     region_name: str | None = None,
-    addressing_style: str | None = None,
+    addressing_style: remote.AddressingStyle | None = None,
     cache_control: str | None = None,
     hashed_pattern: str | None = None,
     delete: bool = False,
@@ -129,7 +136,7 @@ def publish(
         hashed_pattern=HASHED_PATTERN if hashed_pattern is None else hashed_pattern,
     )
     own_client = client is None
-    if own_client:
+    if client is None:
         client = remote.make_client(
             endpoint_url=endpoint_url,
             region_name=region_name,
@@ -162,7 +169,9 @@ def publish(
             client.close()
 
 
-def plan_or_fail(folder, *, client, bucket: str, **options) -> Plan:
+def plan_or_fail(
+    folder: str | os.PathLike[str], *, client: S3Client, bucket: str, **options: Any
+) -> Plan:
     """:func:`make_plan`, with S3's failures as one-line PublishErrors."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -176,7 +185,7 @@ def plan_or_fail(folder, *, client, bucket: str, **options) -> Plan:
 
 def apply(
     plan: Plan,
-    client,
+    client: S3Client,
     *,
     dry_run: bool = False,
     max_concurrency: int = 10,
@@ -218,7 +227,7 @@ def apply(
     return result
 
 
-def _switch_versions(client, bucket: str, change) -> None:
+def _switch_versions(client: S3Client, bucket: str, change: VersionsChange) -> None:
     """Apply the change to ``versions.json`` as it is now (read again: it
     may have moved since the plan was made), in one write."""
     document = read_versions(client, bucket, change.key)
@@ -229,7 +238,7 @@ def _switch_versions(client, bucket: str, change) -> None:
     _put_json(client, bucket, change.key, versions.dumps(updated))
 
 
-def _describe(error: BaseException, client, bucket: str) -> str:
+def _describe(error: BaseException, client: S3Client, bucket: str) -> str:
     return remote.describe(error, bucket=bucket, endpoint=client.meta.endpoint_url)
 
 
@@ -238,7 +247,12 @@ def _file_problem(error: OSError) -> str:
     return f"{error.filename}: {reason}" if error.filename else reason
 
 
-def _upload(plan: Plan, client, max_concurrency: int, progress) -> None:
+def _upload(
+    plan: Plan,
+    client: S3Client,
+    max_concurrency: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     """Every upload of the plan, phase after phase, each phase in parallel
     through boto3's transfer manager (multipart above its threshold)."""
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -253,7 +267,7 @@ def _upload(plan: Plan, client, max_concurrency: int, progress) -> None:
         for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
             futures = [
                 manager.upload(
-                    upload.filename if upload.data is None else io.BytesIO(upload.data),
+                    _source(upload),
                     plan.bucket,
                     upload.key,
                     extra_args=upload.extra_args,
@@ -265,7 +279,15 @@ def _upload(plan: Plan, client, max_concurrency: int, progress) -> None:
                 future.result()  # the first failure stops the publish
 
 
-def _put_json(client, bucket: str, key: str, body: bytes) -> None:
+def _source(upload: Upload) -> str | io.BytesIO:
+    """What an upload sends: its file, by name, or the bytes made in memory."""
+    if upload.data is None:
+        assert upload.filename is not None, "an upload reads a file or holds its bytes"
+        return upload.filename
+    return io.BytesIO(upload.data)
+
+
+def _put_json(client: S3Client, bucket: str, key: str, body: bytes) -> None:
     client.put_object(
         Bucket=bucket,
         Key=key,
@@ -276,7 +298,7 @@ def _put_json(client, bucket: str, key: str, body: bytes) -> None:
     )
 
 
-def _delete(client, bucket: str, keys: list[str]) -> None:
+def _delete(client: S3Client, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), _DELETE_BATCH):
         batch = keys[start : start + _DELETE_BATCH]
         answer = client.delete_objects(
@@ -298,5 +320,5 @@ class _Progress(BaseSubscriber):
     def __init__(self, callback: Callable[[int], None]):
         self.callback = callback
 
-    def on_progress(self, future, bytes_transferred: int, **kwargs) -> None:
+    def on_progress(self, future: TransferFuture, bytes_transferred: int, **kwargs: Any) -> None:
         self.callback(bytes_transferred)

@@ -51,7 +51,7 @@ class Entry:
     cache_control: str
     encodings: dict[str, int] = field(default_factory=dict)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "sha256": self.sha256,
             "size": self.size,

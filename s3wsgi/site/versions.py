@@ -21,11 +21,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import TypedDict
 
 CONTENT_TYPE = "application/json"
 
 # A version or alias is one URL path segment that needs no escaping.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+class Document(TypedDict):
+    """The file's content, as read and as written."""
+
+    versions: list[str]
+    aliases: dict[str, str]
+    default: str | None
 
 
 def check_name(what: str, name: str) -> None:
@@ -37,11 +46,11 @@ def check_name(what: str, name: str) -> None:
         )
 
 
-def empty() -> dict:
+def empty() -> Document:
     return {"versions": [], "aliases": {}, "default": None}
 
 
-def loads(body: bytes) -> dict:
+def loads(body: bytes) -> Document:
     """The document, checked; ValueError if it is not a versions file."""
     try:
         document = json.loads(body)
@@ -53,13 +62,13 @@ def loads(body: bytes) -> dict:
     return {"versions": versions, "aliases": aliases, "default": default}
 
 
-def dumps(document: dict) -> bytes:
+def dumps(document: Document) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
 
 
 def updated(
-    document: dict, version: str, aliases: Sequence[str] = (), default: str | None = None
-) -> dict:
+    document: Document, version: str, aliases: Sequence[str] = (), default: str | None = None
+) -> Document:
     """``document`` with ``version`` added (last, if it is new), each alias
     pointed at it, and ``default`` set. ValueError for a name that would be
     both a version and an alias, or a default that is neither.
