@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import mktime_tz, parsedate_tz
+from typing import Any
 
 # If-Match: * / If-None-Match: * -- "any current representation".
 ANY = "*"
@@ -126,7 +128,7 @@ def parse_if_range(value: str | None) -> EntityTag | datetime | None:
     return parse_http_date(value) or EntityTag(value, weak=True)
 
 
-def parse_conditions(environ: dict, *, with_range: bool) -> Conditions:
+def parse_conditions(environ: Mapping[str, Any], *, with_range: bool) -> Conditions:
     """Read the request's validators; Range only where it applies (GET)."""
     get = environ.get
     conditions = Conditions(
@@ -172,10 +174,10 @@ def plan_get(conditions: Conditions) -> GetPlan | None:
     If-Modified-Since only without If-None-Match -- S3-compatible servers
     differ here, so the ignored one is never sent.
     """
-    asked: dict = {}
+    asked: dict[str, Any] = {}
     if_match = conditions.if_match
-    if if_match == ANY:
-        pass  # true for any object that exists: nothing to ask
+    if isinstance(if_match, str):
+        pass  # ANY: true for any object that exists, nothing to ask
     elif if_match is not None:
         if len(if_match) != 1 or if_match[0].weak:
             return None  # a list, or a weak tag that never matches strongly
@@ -185,8 +187,8 @@ def plan_get(conditions: Conditions) -> GetPlan | None:
 
     if_none_match = conditions.if_none_match
     if if_none_match is not None:
-        if if_none_match == ANY or len(if_none_match) != 1:
-            return None
+        if isinstance(if_none_match, str) or len(if_none_match) != 1:
+            return None  # ANY, or a list
         # Weak comparison: W/"x" matches "x"; S3 knows only strong tags.
         asked["if_none_match"] = if_none_match[0].tag
     elif conditions.if_modified_since is not None:
@@ -230,13 +232,13 @@ def evaluate(
     etag = etag.removeprefix("W/")
     if_match = conditions.if_match
     if if_match is not None:
-        if if_match != ANY and (weak or not _tag_in(etag, if_match, strong=True)):
+        if isinstance(if_match, list) and (weak or not _tag_in(etag, if_match, strong=True)):
             return 412
     elif is_later(last_modified, conditions.if_unmodified_since):
         return 412
     if_none_match = conditions.if_none_match
     if if_none_match is not None:
-        if if_none_match == ANY or _tag_in(etag, if_none_match, strong=False):
+        if isinstance(if_none_match, str) or _tag_in(etag, if_none_match, strong=False):
             return 304
     elif is_later(conditions.if_modified_since, last_modified, or_equal=True):
         return 304

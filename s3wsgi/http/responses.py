@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import io
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from typing import Any
 
 from .bodies import close
 
@@ -80,18 +81,21 @@ class Response:
         self.headers = headers
         self.body = body
 
-    def __call__(self, environ, start_response):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         start_response(f"{self.status.value} {self.status.phrase}", self.headers)
         body = self.body
         if environ["REQUEST_METHOD"] == "HEAD":
             close(body)
             return []
-        if type(body) in (list, tuple) and len(body) == 1 and len(body[0]) >= _WRAP_BYTES:
+        if isinstance(body, (list, tuple)) and len(body) == 1 and len(body[0]) >= _WRAP_BYTES:
             # Bytes in memory (a cached object): as a file, which a server
             # may send without copying them into its buffers (PEP 3333).
             wrapper = environ.get("wsgi.file_wrapper")
             if wrapper is not None:
-                return wrapper(io.BytesIO(body[0]))
+                wrapped: Iterable[bytes] = wrapper(io.BytesIO(body[0]))
+                return wrapped
         return body
 
 

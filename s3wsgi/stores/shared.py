@@ -8,7 +8,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..http.conditions import parse_http_date
 
@@ -115,10 +115,11 @@ class PerProcess(Generic[T]):
                 if self._pid != pid:
                     self._value = self._make()
                     self._pid = pid
+        # Set in this process by the branch above.
         return self._value  # type: ignore[return-value]
 
 
-def _new_lock(reference: weakref.ref[PerProcess]) -> None:
+def _new_lock(reference: weakref.ref[PerProcess[Any]]) -> None:
     holder = reference()
     if holder is not None:
         holder._lock = threading.Lock()
