@@ -36,6 +36,7 @@ PUBLISHED = "Published sites"
 S3 = "Reaching S3"
 SAFETY = "Safety: S3 trouble stays out of the app"
 CACHE = "Cache"
+OBSERVE = "Observability"
 
 
 def option(
@@ -304,6 +305,19 @@ class Options:
         DEFAULT_MAX_OBJECT_BYTES, "larger objects are streamed, never cached", group=CACHE
     )
 
+    metrics: Any = option(
+        False,
+        "count requests, S3 requests, cache and breaker in Prometheus series (true, or a"
+        " prometheus_client registry; needs the metrics extra; s3wsgi serve: --metrics-path)",
+        group=OBSERVE,
+        command_line=False,
+    )
+    server_timing: bool = option(
+        False,
+        "add Server-Timing to every answer: the time spent on S3, and what the cache did",
+        group=OBSERVE,
+    )
+
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
@@ -367,6 +381,7 @@ ALIASES = {"region": "region_name"}
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "headers": to_headers,
     "authorize": to_callable,
+    "metrics": to_bool,
 }
 
 
@@ -497,6 +512,11 @@ def _check_combinations(options: Options) -> None:
             f"max_s3_requests ({bound}) must not exceed server_threads ({threads}):"
             " leave the app threads of its own"
         )
+    metrics = options.metrics
+    if not isinstance(metrics, bool) and not callable(getattr(metrics, "register", None)):
+        raise ValueError(
+            f"metrics must be true, false or a prometheus_client registry: {metrics!r}"
+        )
     if options.cache_max_bytes < 0 or options.cache_max_object_bytes < 0:
         raise ValueError("cache_max_bytes and cache_max_object_bytes must not be negative")
     if not options.cache_max_bytes:
@@ -572,7 +592,7 @@ def shown_default(name: str) -> str:
 def options_table() -> str:
     """The reStructuredText table of every option, by group, for the docs."""
     rows = []
-    for group in (SERVED, ANSWERS, PUBLISHED, S3, SAFETY, CACHE):
+    for group in (SERVED, ANSWERS, PUBLISHED, S3, SAFETY, CACHE, OBSERVE):
         rows.append((f"**{group}**", "", "", ""))
         for name, spec in FIELDS.items():
             if spec.metadata["group"] != group:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..observe.observer import UNOBSERVED
 from .base import ObjectRequest, OutOfTime, S3Object, Store, StoreError, UpstreamError
 
 log = logging.getLogger("s3wsgi")
@@ -57,6 +58,7 @@ class Breaker:
     """
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
 
     def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic):
         self.failures = failures
@@ -113,6 +115,7 @@ class Breaker:
 
     def _change(self, state: str, why: str) -> None:
         self.state = state
+        self.observer.breaker_state(state)
         level = logging.WARNING if state == self.OPEN else logging.INFO
         log.log(level, "circuit breaker %s: %s", state, why)
 
@@ -126,6 +129,8 @@ class ResilientStore:
     :param attempt_seconds: the longest one attempt can take (connect plus
         read timeout); an attempt starts only if the budget holds this much.
     """
+
+    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
 
     def __init__(
         self,
@@ -160,6 +165,7 @@ class ResilientStore:
         while True:
             wait = breaker.admit()
             if wait is not None:
+                self.observer.breaker_refused()
                 raise UpstreamError(503, retry_after=max(1, math.ceil(wait)))
             if budget is not None and budget.seconds < self.attempt_seconds:
                 breaker.release()
@@ -167,7 +173,7 @@ class ResilientStore:
             attempt += 1
             started = clock()
             try:
-                answer = call(request)
+                answer = self.observer.attempt(call, request, attempt)  # timed, counted, logged
             except UpstreamError as error:
                 if error.transport:
                     breaker.failed()
