@@ -140,7 +140,9 @@ def _line(fields: dict) -> str:
             value = f"{value}/{fields['max_attempts']}"
         elif name == "retry":
             value = "yes" if value else "no"
-        shown.append(f"{name.removeprefix('s3_')}={_value(str(value))}")
+        if name != "s3_request_id":  # beside the client's request_id
+            name = name.removeprefix("s3_")
+        shown.append(f"{name}={_value(str(value))}")
     return f"S3 {fields['s3_operation']} " + " ".join(shown)
 
 

@@ -116,8 +116,8 @@ class BotoStore:
         metadata = error.response.get("ResponseMetadata", {})
         status = metadata.get("HTTPStatusCode")
         if code in NOT_FOUND_CODES:
-            missing = NotFound()
-            return fault(missing, operation=operation, bucket=self.bucket, key=key, code=code)
+            where = {"operation": operation, "bucket": self.bucket, "key": key}
+            return fault(NotFound(), **where, status=status, code=code)
         if code in ("304", "NotModified"):
             headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             return NotModified(forwarded_headers(headers))
