@@ -37,8 +37,7 @@ def check_path(label: str, path: str, prefixes: Iterable[str]) -> None:
         if claimed(path, prefix):
             raise ValueError(
                 f"{label} {path} is under the served prefix {prefix}: a key of the bucket"
-                " would be hidden (serve the bucket under another prefix, or this on a port"
-                " of its own)"
+                " would be hidden"
             )
 
 

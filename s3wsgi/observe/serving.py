@@ -97,7 +97,9 @@ def check(observed: Observed, options: schema.Options) -> None:
         try:
             check_path(_flag(name), path, prefixes)
         except ValueError as error:
-            raise UsageError(f"{error}; --admin-port serves it apart") from None
+            raise UsageError(
+                f"{error} (serve the bucket under another --prefix, or this on --admin-port)"
+            ) from None
     if observed.metrics_path is not None and observed.metrics_path == observed.health_path:
         raise UsageError("--metrics-path and --health-path must differ")
     if observed.metrics_path is not None and importlib.util.find_spec("prometheus_client") is None:
