@@ -431,3 +431,61 @@ def test_scrubbing_removes_signed_queries_and_signing_values():
         assert secret not in clean
     assert "https://b.s3.amazonaws.com/k?[removed]" in clean
     assert len(scrubbed("x" * 1000)) == 300
+
+
+# -- counting without locks --
+
+
+def test_concurrent_requests_are_all_counted(observed):
+    url, _ = observed({"cache_max_bytes": 1 << 20})
+    clients, each = 8, 25
+
+    def client():
+        for _ in range(each):
+            assert fetch(url, "/docs/digits.txt")[0] == 200
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    metrics = Scrape(url)
+    labels = {"mount": "/docs"}
+    assert metrics("s3wsgi_requests_total", **labels, kind="object", status_class="2xx") == 200
+    assert metrics("s3wsgi_time_to_first_byte_seconds_count", **labels) == 200
+    assert metrics("s3wsgi_sent_bytes_total", **labels) == 200 * 10
+    assert metrics.total("s3wsgi_cache_lookups_total", **labels) == 200
+
+
+def test_counts_outlive_the_threads_that_made_them(make_middleware, registry):
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from s3wsgi.observe.metrics import TALLY
+
+    class ThreadPerRequest(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    docs = make_middleware(metrics=registry, variants=False, cache_max_bytes=1 << 20)
+    app = Endpoints(docs, mounts=[docs], metrics_path="/metrics", registry=registry)
+    server = make_server("127.0.0.1", 0, app, ThreadPerRequest, Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        before = len(TALLY._threads)
+        for _ in range(30):
+            assert fetch(url, "/docs/digits.txt")[0] == 200
+        time.sleep(0.2)  # the last request's thread ends
+        metrics = Scrape(url)
+        assert (
+            metrics("s3wsgi_requests_total", mount="/docs", kind="object", status_class="2xx") == 30
+        )
+        assert len(TALLY._threads) <= before + 2  # not one set of counts per thread
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -182,12 +182,17 @@ def test_under_gunicorn_every_workers_counts_add_up(gunicorn, bucket, s3_endpoin
     assert call(alone, "/docs/digits.txt").code == 200
     kept = alone.store.cached_bytes
 
+    # A worker writes its counts every second: wait for the other's.
+    labels = {"mount": "/docs"}
+    deadline = time.monotonic() + 10
+    while Scrape(gunicorn).total("s3wsgi_requests_total", **labels) != answered:
+        assert time.monotonic() < deadline, "the workers' counts never added up"
+        time.sleep(0.2)
     scrapers = set()
     for _ in range(20):  # whichever worker answers a scrape reads them all
         status, headers, _ = fetch(gunicorn, "/metrics")
         scrapers.add(headers["x-worker"])
         metrics = Scrape(gunicorn)
-        labels = {"mount": "/docs"}
         assert metrics("s3wsgi_requests_total", **labels, kind="object", status_class="2xx") == (
             answered
         )

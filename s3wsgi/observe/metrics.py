@@ -4,18 +4,30 @@ This module is the only one that imports ``prometheus_client``, and it is
 imported only when a mount has ``metrics`` on. Every series carries the
 mount's prefix as its ``mount`` label; docs/observability.rst lists them.
 
+Counting costs a request no lock: each thread adds to counts of its own
+(:class:`Tally`), and they reach prometheus-client's counters and
+histograms when they are read: a scrape of the registry first adds what
+each thread counted since the last one. A lock per count, as
+prometheus-client takes, cost a loaded server's threads a tenth of their
+requests (benchmarks/observe.py).
+
 Under a server that forks workers (gunicorn), set ``PROMETHEUS_MULTIPROC_DIR``
 as prometheus-client documents: each process then writes its values to that
-folder, :func:`metrics_app` reads them all, and the gauges say how the
-processes' values combine (the cache's bytes add up; the breaker's state is
-the worst of the live processes').
+folder, every second and as it exits, :func:`metrics_app` reads them all,
+and the gauges say how the processes' values combine (the cache's bytes add
+up; the breaker's state is the worst of the live processes').
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import math
 import os
 import threading
+import time
 import weakref
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -52,11 +64,142 @@ BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
 OPERATIONS = ("get", "head")
 
+# How often a process of several writes its counts for the others' scrapes.
+FLUSH_SECONDS = 1.0
+
+_slots = itertools.count()
+
+
+class Tally:
+    """Counts each thread adds to on its own, in slots: no lock on the way,
+    and no count lost to another thread's. :meth:`totals` sums them.
+
+    A thread's counts outlive it (in ``retired``), so a server that makes a
+    thread per request keeps one set of counts, not one per request.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._local = threading.local()
+        self._threads: list[dict[int, float]] = []
+        self._retired: dict[int, float] = {}
+
+    def counts(self) -> dict[int, float]:
+        """This thread's counts: ``counts[slot] = counts.get(slot, 0) + n``."""
+        counts = getattr(self._local, "counts", None)
+        if counts is None:
+            counts = {}
+            with self._lock:
+                self._threads.append(counts)
+            self._local.counts = counts
+            # Dropped with the thread's locals when the thread ends.
+            self._local.holder = holder = _Holder()
+            weakref.finalize(holder, self._retire, counts)
+        return counts
+
+    def _retire(self, counts: dict[int, float]) -> None:
+        with self._lock:
+            if any(each is counts for each in self._threads):
+                self._threads = [each for each in self._threads if each is not counts]
+                _add(self._retired, counts)
+
+    def totals(self) -> dict[int, float]:
+        with self._lock:
+            totals = dict(self._retired)
+            for counts in self._threads:
+                _add(totals, counts.copy())  # one step: its thread may be counting
+        return totals
+
+    def forget(self) -> None:
+        """A forked child starts from nothing: its parent's counts are the parent's."""
+        self._lock = threading.Lock()
+        self._reset()
+
+
+class _Holder:
+    """What a thread's locals hold so that its end can be seen."""
+
+
+def _add(totals: dict[int, float], counts: dict[int, float]) -> None:
+    for slot, value in counts.items():
+        totals[slot] = totals.get(slot, 0) + value
+
+
+TALLY = Tally()
+
+
+class _CounterSlot:
+    """A counter child fed from one slot."""
+
+    __slots__ = ("slot", "child")
+
+    def __init__(self, child: Any):
+        self.slot = next(_slots)
+        self.child = child
+
+    def add(self, amount: float = 1) -> None:
+        counts = TALLY.counts()
+        slot = self.slot
+        counts[slot] = counts.get(slot, 0) + amount
+
+    def push(self, totals: dict[int, float], pushed: dict[int, float]) -> None:
+        total = totals.get(self.slot, 0)
+        delta = total - pushed.get(self.slot, 0)
+        if delta:
+            self.child.inc(delta)
+            pushed[self.slot] = total
+
+
+class _HistogramSlots:
+    """A histogram child fed from two slots per bucket: its count and its sum."""
+
+    __slots__ = ("base", "bounds", "child")
+
+    def __init__(self, child: Any, bounds: tuple[float, ...]):
+        self.bounds = (*bounds, math.inf)
+        self.base = next(_slots)
+        for _ in range(2 * len(self.bounds) - 1):
+            next(_slots)
+        self.child = child
+
+    def observe(self, value: float) -> None:
+        counts = TALLY.counts()
+        slot = self.base + 2 * bisect_left(self.bounds, value)
+        counts[slot] = counts.get(slot, 0) + 1
+        counts[slot + 1] = counts.get(slot + 1, 0) + value
+
+    def push(self, totals: dict[int, float], pushed: dict[int, float]) -> None:
+        """Each bucket's new observations as as many of their mean, which
+        lies in the bucket too: its count and the sum come out exact."""
+        lower = -math.inf
+        for index, upper in enumerate(self.bounds):
+            slot = self.base + 2 * index
+            count = totals.get(slot, 0)
+            new = int(count - pushed.get(slot, 0))
+            if new:
+                added = totals.get(slot + 1, 0) - pushed.get(slot + 1, 0)
+                mean = min(max(added / new, math.nextafter(lower, math.inf)), upper)
+                for _ in range(new):
+                    self.child.observe(mean)
+                pushed[slot] = count
+                pushed[slot + 1] = totals.get(slot + 1, 0)
+            lower = upper
+
 
 class Families:
-    """s3wsgi's series in one registry."""
+    """s3wsgi's series in one registry, and what feeds them from the tally."""
 
     def __init__(self, registry: Any):
+        self.targets: list[_CounterSlot | _HistogramSlots] = []
+        self._pushed: dict[int, float] = {}
+        self._lock = threading.Lock()
+        # First: a scrape of the registry adds the threads' counts before
+        # it reads the series.
+        registry.register(_Flush(self))
+
         def counter(name, help, labels=()):
             return Counter(name, help, ["mount", *labels], registry=registry)
 
@@ -103,6 +246,46 @@ class Families:
             "s3wsgi_bound_refused", "Claimed requests refused (503): every S3 turn taken"
         )
 
+    def counter_slot(self, family: Any, *labels: str) -> _CounterSlot:
+        slot = _CounterSlot(family.labels(*labels))
+        with self._lock:
+            self.targets.append(slot)
+        return slot
+
+    def histogram_slots(self, family: Any, *labels: str) -> _HistogramSlots:
+        slots = _HistogramSlots(family.labels(*labels), SECONDS_BUCKETS)
+        with self._lock:
+            self.targets.append(slots)
+        return slots
+
+    def flush(self) -> None:
+        """Add what the threads counted since the last flush to the series."""
+        with self._lock:
+            totals = TALLY.totals()
+            for target in self.targets:
+                target.push(totals, self._pushed)
+
+    def forget(self) -> None:
+        """In a forked child: what its parent pushed stays in the series."""
+        self._lock = threading.Lock()
+        self._pushed = {}
+
+
+class _Flush:
+    """A collector with no series of its own: collecting it flushes."""
+
+    def __init__(self, families: Families):
+        self._families = weakref.ref(families)
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> list:
+        families = self._families()
+        if families is not None:
+            families.flush()
+        return []
+
 
 _families: weakref.WeakKeyDictionary[Any, Families] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -119,69 +302,103 @@ def families(registry: Any = None) -> Families:
         return found
 
 
+def flush_all() -> None:
+    with _lock:
+        every = list(_families.values())
+    for each in every:
+        each.flush()
+
+
 def for_mount(mount: str, registry: Any = None) -> MountMetrics:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _flush_in_the_background()
     return MountMetrics(families(registry), mount)
 
 
 class MountMetrics:
-    """One mount's series, their labelled children looked up once."""
+    """One mount's series, as the observer counts them."""
 
     def __init__(self, families: Families, mount: str):
         self.mount = mount
         self._families = families
-        self._requests: dict[tuple[str, str], Any] = {}
-        self.first_byte = families.first_byte.labels(mount)
-        self.sent = families.sent.labels(mount)
+        self._requests: dict[int, _CounterSlot] = {}  # by status
+        self._first_byte = families.histogram_slots(families.first_byte, mount)
+        self._sent = families.counter_slot(families.sent, mount)
         self._s3_requests = {
-            (operation, outcome): families.s3_requests.labels(mount, operation, outcome)
+            (operation, outcome): families.counter_slot(
+                families.s3_requests, mount, operation, outcome
+            )
             for operation in OPERATIONS
             for outcome in OUTCOMES
         }
         self._s3_seconds = {
-            operation: families.s3_seconds.labels(mount, operation) for operation in OPERATIONS
+            operation: families.histogram_slots(families.s3_seconds, mount, operation)
+            for operation in OPERATIONS
         }
-        self.cache_lookups = {
-            result: families.cache_lookups.labels(mount, result) for result in CACHE_RESULTS
+        self._cache_lookups = {
+            result: families.counter_slot(families.cache_lookups, mount, result)
+            for result in CACHE_RESULTS
         }
-        self.cache_evictions = families.cache_evictions.labels(mount)
+        self._cache_evictions = families.counter_slot(families.cache_evictions, mount)
+        self._breaker_refused = families.counter_slot(families.breaker_refused, mount)
+        self._bound_refused = families.counter_slot(families.bound_refused, mount)
         self.cache_bytes = families.cache_bytes.labels(mount)
         self.breaker_state = families.breaker_state.labels(mount)
-        self.breaker_refused = families.breaker_refused.labels(mount)
-        self.bound_refused = families.bound_refused.labels(mount)
 
     def answered(self, request: Request, answer: Any, seconds: float) -> None:
-        """Count an answer; its body counts its bytes as the server takes them."""
+        """Count an answer and its body's bytes."""
         status = int(answer.status)
-        kind = KINDS.get(status) or (ERROR_KIND if status >= 400 else "other")
-        key = (kind, f"{status // 100}xx")
-        child = self._requests.get(key)
-        if child is None:
-            child = self._requests[key] = self._families.requests.labels(self.mount, *key)
-        child.inc()
-        self.first_byte.observe(seconds)
+        slot = self._requests.get(status)
+        if slot is None:
+            kind = KINDS.get(status) or (ERROR_KIND if status >= 400 else "other")
+            slot = self._families.counter_slot(
+                self._families.requests, self.mount, kind, f"{status // 100}xx"
+            )
+            self._requests[status] = slot
+        slot.add()
+        self._first_byte.observe(seconds)
         environ = request.environ or {}
-        if environ.get("REQUEST_METHOD") != "HEAD":
-            answer.body = Counted(answer.body, self.sent)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return
+        body = answer.body
+        if isinstance(body, (list, tuple)):
+            # Bytes in memory (a cached object, a short text): one write.
+            self._sent.add(sum(len(chunk) for chunk in body))
+        else:
+            # A stream: counted as the server takes each chunk.
+            answer.body = Counted(body, self._sent)
 
     def s3_request(self, operation: str, outcome: str, seconds: float) -> None:
-        self._s3_requests[operation, outcome].inc()
+        self._s3_requests[operation, outcome].add()
         self._s3_seconds[operation].observe(seconds)
+
+    def cache_lookup(self, result: str) -> None:
+        self._cache_lookups[result].add()
+
+    def cache_evicted(self) -> None:
+        self._cache_evictions.add()
+
+    def breaker_refused(self) -> None:
+        self._breaker_refused.add()
+
+    def bound_refused(self) -> None:
+        self._bound_refused.add()
 
     def breaker(self, state: str) -> None:
         self.breaker_state.set(BREAKER_STATES[state])
 
 
 class Counted:
-    """A body that adds the length of each chunk to a counter as it passes."""
+    """A body that counts each chunk's bytes as it passes."""
 
     __slots__ = ("_body", "_counter")
 
-    def __init__(self, body: Any, counter: Any):
+    def __init__(self, body: Any, counter: _CounterSlot):
         self._body = body
         self._counter = counter
 
     def __iter__(self):
-        add = self._counter.inc
+        add = self._counter.add
         for chunk in self._body:
             add(len(chunk))
             yield chunk
@@ -190,6 +407,40 @@ class Counted:
         close = getattr(self._body, "close", None)
         if close is not None:
             close()
+
+
+# The process whose background flush runs (one per process, after a fork too).
+_flushing_pid: int | None = None
+
+
+def _flush_in_the_background() -> None:
+    """With ``PROMETHEUS_MULTIPROC_DIR``: this process's counts written every
+    :data:`FLUSH_SECONDS` and as it exits, for the scrapes other processes
+    answer."""
+    global _flushing_pid
+    with _lock:
+        if _flushing_pid == os.getpid():
+            return
+        _flushing_pid = os.getpid()
+
+    def flush_forever() -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            flush_all()
+
+    threading.Thread(target=flush_forever, name="s3wsgi-metrics", daemon=True).start()
+    atexit.register(flush_all)
+
+
+def _forget_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    TALLY.forget()
+    for each in list(_families.values()):
+        each.forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def metrics_app(registry: Any = None):
@@ -201,9 +452,16 @@ def metrics_app(registry: Any = None):
     """
     from prometheus_client import make_wsgi_app
 
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return make_wsgi_app(REGISTRY if registry is None else registry)
+    from prometheus_client import multiprocess
 
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return make_wsgi_app(REGISTRY if registry is None else registry)
+    collected = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collected)
+    exposition = make_wsgi_app(collected)
+
+    def app(environ, start_response):
+        flush_all()  # this process's counts, up to now
+        return exposition(environ, start_response)
+
+    return app

@@ -72,7 +72,7 @@ class Observer:
     def bound_refused(self) -> None:
         """Every S3 turn was taken, and none came in time: a 503."""
         if self.metrics is not None:
-            self.metrics.bound_refused.inc()
+            self.metrics.bound_refused()
 
     # -- the resilient store's --
 
@@ -99,7 +99,7 @@ class Observer:
     def breaker_refused(self) -> None:
         """The open circuit breaker answered for S3."""
         if self.metrics is not None:
-            self.metrics.breaker_refused.inc()
+            self.metrics.breaker_refused()
 
     def breaker_state(self, state: str) -> None:
         if self.metrics is not None:
@@ -122,11 +122,11 @@ class Observer:
         if request is not None:
             request.cache = result
         if self.metrics is not None:
-            self.metrics.cache_lookups[result].inc()
+            self.metrics.cache_lookup(result)
 
     def cache_evicted(self) -> None:
         if self.metrics is not None:
-            self.metrics.cache_evictions.inc()
+            self.metrics.cache_evicted()
 
     def cache_size(self, size: int) -> None:
         """What the kept objects occupy now, in bytes."""
