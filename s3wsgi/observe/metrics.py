@@ -172,8 +172,9 @@ class _HistogramSlots:
         counts[slot + 1] = counts.get(slot + 1, 0) + value
 
     def push(self, totals: dict[int, float], pushed: dict[int, float]) -> None:
-        """Each bucket's new observations as as many of their mean, which
-        lies in the bucket too: its count and the sum come out exact."""
+        """Each bucket's new observations, observed as that many of their
+        mean, which lies in the bucket too: the counts and the sum come out
+        exact."""
         lower = -math.inf
         for index, upper in enumerate(self.bounds):
             slot = self.base + 2 * index
