@@ -10,15 +10,16 @@ and s3wsgi with its ``serve`` and ``metrics`` extras.
 
 Like benchmarks/run.py, nginx on loopback plays S3 (path-style GetObject
 from a folder, with ETag, ranges and conditionals), and each setup runs
-in a server process of its own (waitress, 8 threads) loaded by wrk. The
-setups run in interleaved rounds and the median round of each is shown, so
-that a neighbour's load falls on all of them alike: req/s, and the server's
-CPU per request (utime + stime from /proc).
+in a server process of its own (waitress, 8 threads) loaded by wrk: req/s,
+and the server's CPU per request (utime + stime from /proc). The setups run
+in rounds, metrics off and on back to back in each, and the cost is the
+median of the rounds' ratios: a neighbour's load falls on both alike.
 
 Then the same setups in-process, without HTTP: the middleware called in a
-loop, the answer read whole, one request at a time. The microseconds each
-request costs there, where nothing else is measured with it, is what
-metrics add to every request.
+loop, the answer read whole, one request at a time, timed by the thread's
+CPU clock (the best of the rounds). Last, the observer's hooks alone, as a
+cache hit and as an S3 read call them: the microseconds metrics add to a
+request, where nothing else is measured with them.
 """
 
 from __future__ import annotations
@@ -275,6 +276,58 @@ def in_process(setup: str, s3_url: str, count: int) -> float:
     return (time.thread_time() - started) / count * 1e6
 
 
+def hooks_alone(metrics: bool, count: int = 200_000) -> tuple[float, float]:
+    """Microseconds per request of the observer's hooks alone, without the
+    rest of the middleware: (a cache hit, an S3 GetObject streamed)."""
+    from http import HTTPStatus
+
+    from s3wsgi.observe.observer import Observer
+    from s3wsgi.stores.base import ObjectRequest
+
+    series = None
+    if metrics:
+        from prometheus_client import CollectorRegistry
+
+        from s3wsgi.observe.metrics import for_mount
+
+        series = for_mount(PREFIX, CollectorRegistry())
+    observer = Observer(mount=PREFIX, metrics=series)
+    environ = {"REQUEST_METHOD": "GET"}
+    chunk = bytes(SIZE)
+    request = ObjectRequest(KEY)
+
+    class Answer:
+        status = HTTPStatus.OK
+
+        def __init__(self, body):
+            self.headers = []
+            self.body = body
+
+    def get(request):
+        return None
+
+    def cache_hit() -> None:
+        watched = observer.begin(environ)
+        observer.cache_lookup("hit")
+        observer.end(watched, Answer((chunk,)))
+
+    def from_s3() -> None:
+        watched = observer.begin(environ)
+        observer.attempt(get, request, 1)
+        answer = Answer(iter((chunk,)))
+        observer.end(watched, answer)
+        for _ in answer.body:
+            pass
+
+    figures = []
+    for one in (cache_hit, from_s3):
+        started = time.thread_time()
+        for _ in range(count):
+            one()
+        figures.append((time.thread_time() - started) / count * 1e6)
+    return figures[0], figures[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -297,36 +350,41 @@ def main(argv: list[str] | None = None) -> int:
             rounds: dict[str, list[dict]] = {setup: [] for setup in SETUPS}
             for number in range(args.rounds):
                 print(f"round {number + 1} of {args.rounds} ...", flush=True)
-                for setup in SETUPS:
-                    rounds[setup].append(measure(setup, s3_url, args.seconds, body))
+                for pair in PAIRS:
+                    # Each pair back to back, in turn first: a change of the
+                    # machine's load falls on both.
+                    for setup in pair if number % 2 else reversed(pair):
+                        rounds[setup].append(measure(setup, s3_url, args.seconds, body))
             micro = {setup: [] for setup in SETUPS}
-            for _ in range(5):
+            for _ in range(args.rounds):
                 for setup in SETUPS:
                     micro[setup].append(in_process(setup, s3_url, 5000))
+    hooks = {metrics: [hooks_alone(metrics) for _ in range(3)] for metrics in (False, True)}
     report(rounds, micro)
+    print("\nthe observer's hooks alone, us per request (best of 3): cache hit, S3 GetObject")
+    for metrics, runs in hooks.items():
+        hit, s3 = (min(run[index] for run in runs) for index in (0, 1))
+        print(f"  metrics {'on ' if metrics else 'off'}  {hit:5.2f}  {s3:5.2f}")
     return 0
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def report(rounds: dict[str, list[dict]], micro: dict[str, list[float]]) -> None:
+    """Each setup's median round; then each pair's cost as the median of
+    its rounds' ratios, each round's two runs made back to back."""
+    median = statistics.median
     print(f"\n10 KiB object, waitress {THREADS} threads, wrk -c{CONNECTIONS}, median of rounds")
     print(f"  {'setup':<36} {'req/s':>8} {'CPU ms/req':>11} {'in-process us':>14} {'errors':>7}")
-    figures = {}
     for setup, (name, _) in SETUPS.items():
         rps = median([r["rps"] for r in rounds[setup]])
         cpu = median([r["cpu_ms"] for r in rounds[setup]])
-        us = median(micro[setup])
         errors = sum(r["errors"] for r in rounds[setup])
-        figures[setup] = (rps, cpu, us)
-        print(f"  {name:<36} {rps:8.0f} {cpu:11.3f} {us:14.1f} {errors:7d}")
-    print("\nwhat metrics cost (on against off)")
+        print(f"  {name:<36} {rps:8.0f} {cpu:11.3f} {min(micro[setup]):14.1f} {errors:7d}")
+    print("\nwhat metrics cost, on against off (median of the rounds' ratios)")
     for off, on in PAIRS:
-        rps_cost = 100 * (1 - figures[on][0] / figures[off][0])
-        cpu_cost = 100 * (figures[on][1] / figures[off][1] - 1)
-        us_cost = figures[on][2] - figures[off][2]
+        pairs = list(zip(rounds[off], rounds[on]))
+        rps_cost = 100 * (1 - median([b["rps"] / a["rps"] for a, b in pairs]))
+        cpu_cost = 100 * (median([b["cpu_ms"] / a["cpu_ms"] for a, b in pairs]) - 1)
+        us_cost = min(micro[on]) - min(micro[off])
         verdict = "met" if rps_cost < TARGET else "NOT met"
         print(
             f"  {SETUPS[off][0]:<24} req/s {rps_cost:+5.1f}% (target < {TARGET:g}%: {verdict}),"

@@ -166,7 +166,9 @@ class _HistogramSlots:
         self.child = child
 
     def observe(self, value: float) -> None:
-        counts = TALLY.counts()
+        self.add_to(TALLY.counts(), value)
+
+    def add_to(self, counts: dict[int, float], value: float) -> None:
         slot = self.base + 2 * bisect_left(self.bounds, value)
         counts[slot] = counts.get(slot, 0) + 1
         counts[slot + 1] = counts.get(slot + 1, 0) + value
@@ -322,7 +324,7 @@ class MountMetrics:
     def __init__(self, families: Families, mount: str):
         self.mount = mount
         self._families = families
-        self._requests: dict[int, _CounterSlot] = {}  # by status
+        self._requests: dict[int, int] = {}  # status -> slot
         self._first_byte = families.histogram_slots(families.first_byte, mount)
         self._sent = families.counter_slot(families.sent, mount)
         self._s3_requests = {
@@ -354,17 +356,18 @@ class MountMetrics:
             kind = KINDS.get(status) or (ERROR_KIND if status >= 400 else "other")
             slot = self._families.counter_slot(
                 self._families.requests, self.mount, kind, f"{status // 100}xx"
-            )
+            ).slot
             self._requests[status] = slot
-        slot.add()
-        self._first_byte.observe(seconds)
-        environ = request.environ or {}
-        if environ.get("REQUEST_METHOD") == "HEAD":
+        counts = TALLY.counts()
+        counts[slot] = counts.get(slot, 0) + 1
+        self._first_byte.add_to(counts, seconds)
+        if request.environ is not None and request.environ.get("REQUEST_METHOD") == "HEAD":
             return
         body = answer.body
         if isinstance(body, (list, tuple)):
             # Bytes in memory (a cached object, a short text): one write.
-            self._sent.add(sum(len(chunk) for chunk in body))
+            sent = self._sent.slot
+            counts[sent] = counts.get(sent, 0) + sum(map(len, body))
         else:
             # A stream: counted as the server takes each chunk.
             answer.body = Counted(body, self._sent)
