@@ -351,14 +351,16 @@ def main(argv: list[str] | None = None) -> int:
         with open(os.path.join(root, BUCKET, KEY), "wb") as file:
             file.write(body)
         with nginx_s3(work, root) as s3_url:
-            rounds: dict[str, list[dict]] = {setup: [] for setup in SETUPS}
+            rounds: dict[tuple[str, str], list[dict[str, dict]]] = {pair: [] for pair in PAIRS}
             for number in range(args.rounds):
                 print(f"round {number + 1} of {args.rounds} ...", flush=True)
                 for pair in PAIRS:
                     # Each pair back to back, in turn first: a change of the
                     # machine's load falls on both.
+                    runs = {}
                     for setup in pair if number % 2 else reversed(pair):
-                        rounds[setup].append(measure(setup, s3_url, args.seconds, body))
+                        runs[setup] = measure(setup, s3_url, args.seconds, body)
+                    rounds[pair].append(runs)
             micro = {setup: [] for setup in SETUPS}
             for _ in range(args.rounds):
                 for setup in SETUPS:
@@ -372,25 +374,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(rounds: dict[str, list[dict]], micro: dict[str, list[float]]) -> None:
+def report(
+    rounds: dict[tuple[str, str], list[dict[str, dict]]], micro: dict[str, list[float]]
+) -> None:
     """Each setup's median round; then each pair's cost as the median of
     its rounds' ratios, each round's two runs made back to back."""
     median = statistics.median
     print(f"\n10 KiB object, waitress {THREADS} threads, wrk -c{CONNECTIONS}, median of rounds")
     print(f"  {'setup':<36} {'req/s':>8} {'CPU ms/req':>11} {'in-process us':>14} {'errors':>7}")
     for setup, (name, _) in SETUPS.items():
-        rps = median([r["rps"] for r in rounds[setup]])
-        cpu = median([r["cpu_ms"] for r in rounds[setup]])
-        errors = sum(r["errors"] for r in rounds[setup])
+        runs = [runs[setup] for pair in PAIRS for runs in rounds[pair] if setup in runs]
+        rps = median([run["rps"] for run in runs])
+        cpu = median([run["cpu_ms"] for run in runs])
+        errors = sum(run["errors"] for run in runs)
         print(f"  {name:<36} {rps:8.0f} {cpu:11.3f} {min(micro[setup]):14.1f} {errors:7d}")
     print(
         f"\nwhat metrics cost against the same setup without (median of the rounds' ratios;"
         f" target < {TARGET:g}%)"
     )
     for off, on in PAIRS:
-        pairs = list(zip(rounds[off], rounds[on]))
-        rps_cost = 100 * (1 - median([b["rps"] / a["rps"] for a, b in pairs]))
-        cpu_cost = 100 * (median([b["cpu_ms"] / a["cpu_ms"] for a, b in pairs]) - 1)
+        runs = rounds[off, on]
+        rps_cost = 100 * (1 - median([run[on]["rps"] / run[off]["rps"] for run in runs]))
+        cpu_cost = 100 * (median([run[on]["cpu_ms"] / run[off]["cpu_ms"] for run in runs]) - 1)
         us_cost = min(micro[on]) - min(micro[off])
         verdict = "met" if rps_cost < TARGET else "NOT met"
         if not SETUPS[on][1].get("metrics"):
