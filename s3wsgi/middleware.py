@@ -21,6 +21,7 @@ from .http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi
 from .http.responses import Response
 from .listing import render as render_listing
 from .objects import ObjectAnswers
+from .observe.observer import watch
 from .options import Options
 from .site import HASHED_PATTERN, IMMUTABLE, VARIANT_SUFFIXES, VERSIONS_NAME, is_entry_point
 from .stores.base import Budget, NotFound, OutOfTime, Store, UpstreamError
@@ -104,6 +105,7 @@ class Mount:
         self.listing_hidden = [p.strip() for p in options.listing_hidden.split(",") if p.strip()]
         self.bulkhead = Bulkhead(options.s3_request_bound)
         self.attempt_seconds = options.connect_timeout + options.read_timeout
+        self.observer = watch(self)  # logs S3's faults; metrics and Server-Timing if asked
 
     def match(self, path_info: str) -> str | None:
         """Whether the prefix claims a request: the WSGI path after
@@ -120,9 +122,11 @@ class Mount:
         ``rest`` is what :meth:`match` returned. The answer is a WSGI app;
         the framework adapters turn it into their own responses.
         """
+        watched = self.observer.begin(environ)
         answer = self._respond(environ, rest)
         if answer is not None and self.private:
             responses.make_private(answer, self.options.authorize_vary)
+        self.observer.end(watched, answer)
         return answer
 
     def _respond(self, environ: dict, rest: str) -> Response | None:
@@ -151,6 +155,7 @@ class Mount:
         waited = self.bulkhead.enter(max_wait=budget.seconds - self.attempt_seconds)
         if waited is None:
             log.warning("%s: every S3 turn is taken; answering 503", text)
+            self.observer.bound_refused()
             return responses.error_response(503, extra, retry_after=BUSY_RETRY_AFTER)
         budget.spend(waited)
         answer = None

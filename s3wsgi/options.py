@@ -37,6 +37,7 @@ HOSTED = "Hosted sites: SPAs, redirects, listings, versions, downloads"
 S3 = "Reaching S3"
 SAFETY = "Safety: S3 trouble stays out of the app"
 CACHE = "Cache"
+OBSERVE = "Observability"
 
 
 def option(
@@ -382,6 +383,19 @@ class Options:
         DEFAULT_MAX_OBJECT_BYTES, "larger objects are streamed, never cached", group=CACHE
     )
 
+    metrics: Any = option(
+        False,
+        "count requests, S3 requests, cache and breaker in Prometheus series (true, or a"
+        " prometheus_client registry; needs the metrics extra; s3wsgi serve: --metrics-path)",
+        group=OBSERVE,
+        command_line=False,
+    )
+    server_timing: bool = option(
+        False,
+        "add Server-Timing to every answer: the time spent on S3, and what the cache did",
+        group=OBSERVE,
+    )
+
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
@@ -447,6 +461,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "authorize": to_callable,
     "redirects": lambda label, value: to_pairs(label, value, "/old/page.html = /new/page.html"),
     "version_aliases": lambda label, value: to_pairs(label, value, "latest = v2"),
+    "metrics": to_bool,
 }
 
 
@@ -615,6 +630,11 @@ def _check_combinations(options: Options) -> None:
             f"max_s3_requests ({bound}) must not exceed server_threads ({threads}):"
             " leave the app threads of its own"
         )
+    metrics = options.metrics
+    if not isinstance(metrics, bool) and not callable(getattr(metrics, "register", None)):
+        raise ValueError(
+            f"metrics must be true, false or a prometheus_client registry: {metrics!r}"
+        )
     if options.cache_max_bytes < 0 or options.cache_max_object_bytes < 0:
         raise ValueError("cache_max_bytes and cache_max_object_bytes must not be negative")
     if not options.cache_max_bytes:
@@ -692,7 +712,7 @@ def shown_default(name: str) -> str:
 def options_table() -> str:
     """The reStructuredText table of every option, by group, for the docs."""
     rows = []
-    for group in (SERVED, ANSWERS, PUBLISHED, HOSTED, S3, SAFETY, CACHE):
+    for group in (SERVED, ANSWERS, PUBLISHED, HOSTED, S3, SAFETY, CACHE, OBSERVE):
         rows.append((f"**{group}**", "", "", ""))
         for name, spec in FIELDS.items():
             if spec.metadata["group"] != group:

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Mapping
 
 from .. import options as schema
+from ..observe import serving
 from ..options import Options
 from . import server
 from .errors import Problem, UsageError, in_flags
@@ -26,6 +27,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     add_option_flags(parser, schema.command_line_options(), defaults={"prefix": "/"})
     add_server_flags(parser, SERVER_FLAGS)
+    serving.add_flags(parser)  # --metrics-path, --health-path
     parser.set_defaults(command_parser=parser, run=run)
     return parser
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     settings = server_settings(args, environ, SERVER_FLAGS)
     given = option_settings(
-        args, environ, list(schema.command_line_options()), also_known=SERVER_FLAGS
+        args, environ, list(schema.command_line_options()), also_known=SERVER_FLAGS + serving.FLAGS
     )
     given.setdefault("prefix", "/")
     given.setdefault("server_threads", settings["threads"])
@@ -44,15 +46,22 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         raise UsageError(
             f"the following arguments are required: --bucket (or {schema.environ_name('bucket')})"
         )
+    observed = serving.from_command_line(args, environ)
+    if observed.metrics_path is not None:
+        given["metrics"] = True
     try:
         options = Options(**given)  # S3 is not called yet
     except ValueError as error:
         raise UsageError(in_flags(str(error))) from None
+    serving.check(observed, options)
     problem = check_bucket(options)
     if problem:
         raise Problem(problem)
-    waitress, sockets = server.create_server(S3App(options), **settings)
+    app = S3App(options)
+    waitress, sockets = server.create_server(serving.site_app(app, observed), **settings)
+    endpoints = serving.listen(waitress, sockets, app, observed, settings["host"])
     banner = f"s3wsgi: serving bucket {options.bucket!r} on {server.url(waitress)}"
+    banner = "\n".join([banner, *endpoints])
     return server.run(waitress, sockets, banner)
 
 

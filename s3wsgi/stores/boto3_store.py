@@ -7,7 +7,6 @@ Each call is one attempt: retries, the deadline and the circuit breaker are
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import boto3
@@ -17,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from ..http.conditions import range_header
+from ..observe.logs import fault
 from .base import (
     NOT_FOUND_CODES,
     THROTTLED_CODES,
@@ -35,8 +35,6 @@ from .base import (
     forwarded_headers,
 )
 from .shared import Body, PerProcess, parse_s3_time
-
-log = logging.getLogger("s3wsgi")
 
 # S3 website hosting's redirect of an object (read, never forwarded).
 _WEBSITE_REDIRECT = "x-amz-website-redirect-location"
@@ -150,16 +148,17 @@ class BotoStore:
 
     def _transport_error(self, error: Exception, operation: str, key: str) -> UpstreamError:
         timeout = isinstance(error, (ConnectTimeoutError, ReadTimeoutError))
-        log.error(
-            "%s %s/%s failed: %s: %s", operation, self.bucket, key, type(error).__name__, error
-        )
-        return UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+        failure = UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+        return fault(failure, operation=operation, bucket=self.bucket, key=key, cause=error)
 
     def _client_error(self, error: ClientError, operation: str, key: str) -> StoreError:
         details = error.response.get("Error", {})
         code = str(details.get("Code", ""))
+        metadata = error.response.get("ResponseMetadata", {})
+        status = metadata.get("HTTPStatusCode")
         if code in NOT_FOUND_CODES:
-            return NotFound()
+            where = {"operation": operation, "bucket": self.bucket, "key": key}
+            return fault(NotFound(), **where, status=status, code=code)
         if code in ("304", "NotModified"):
             headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             return NotModified(forwarded_headers(headers))
@@ -168,20 +167,20 @@ class BotoStore:
         if code in ("416", "InvalidRange"):
             size = str(details.get("ActualObjectSize", ""))
             return RangeNotSatisfiable(int(size) if size.isdigit() else None)
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        log.error(
-            "%s %s/%s failed: %s %s (%s), request id %s",
-            operation,
-            self.bucket,
-            key,
-            status,
-            code,
-            details.get("Message", ""),
-            error.response.get("ResponseMetadata", {}).get("RequestId", "-"),
-        )
         if code in THROTTLED_CODES:
-            return UpstreamError(503, retryable=True)
-        return UpstreamError(502, retryable=isinstance(status, int) and status >= 500)
+            failure = UpstreamError(503, retryable=True)
+        else:
+            failure = UpstreamError(502, retryable=isinstance(status, int) and status >= 500)
+        return fault(
+            failure,
+            operation=operation,
+            bucket=self.bucket,
+            key=key,
+            status=status,
+            code=code,
+            message=details.get("Message"),
+            s3_request_id=metadata.get("RequestId"),
+        )
 
 
 def _parameters(request: ObjectRequest) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from datetime import datetime
 
 from ..http.conditions import Conditions, EntityTag, byte_span, evaluate, parse_http_date
+from ..observe.observer import UNOBSERVED
 from .base import (
     Budget,
     Listing,
@@ -93,6 +94,8 @@ class CachingStore:
     :param max_object_bytes: larger objects are streamed, never kept.
     :param clock: a monotonic clock, in seconds.
     """
+
+    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
 
     def __init__(
         self,
@@ -170,13 +173,17 @@ class CachingStore:
             entry = self._entries.get(key)
             if entry is not None and self._clock() < entry.expires:
                 self._entries.move_to_end(key)
+                self.observer.cache_lookup("hit" if entry.data is not None else "miss")
                 return entry, None
             if not fill and (entry is None or entry.data is None):
+                self.observer.cache_lookup("miss")
                 return None, None  # a HEAD has no bytes to fill an entry with
             flight = self._flights.get(key)
             leader = flight is None
             if leader:
                 flight = self._flights[key] = _Flight()
+        stale = entry is not None and entry.data is not None and entry.etag
+        self.observer.cache_lookup("revalidation" if stale else "miss")
         if not leader:
             # Served by the leader's request, even with ttl=0: it was sent
             # while this request waited.
@@ -235,18 +242,22 @@ class CachingStore:
             if old is not None:
                 self._size -= old.cost
             if entry.cost > self.max_bytes:
+                self.observer.cache_size(self._size)
                 return
             self._entries[key] = entry
             self._size += entry.cost
             while self._size > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
                 self._size -= evicted.cost
+                self.observer.cache_evicted()
+            self.observer.cache_size(self._size)
 
     def _forget(self, key: str) -> None:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._size -= old.cost
+                self.observer.cache_size(self._size)
 
 
 def _evaluate(entry: _Entry, request: ObjectRequest) -> None:

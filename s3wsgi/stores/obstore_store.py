@@ -30,6 +30,7 @@ from typing import Any
 import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
+from ..observe.logs import fault
 from .base import (
     NOT_FOUND_CODES,
     THROTTLED_CODES,
@@ -56,6 +57,8 @@ log = logging.getLogger("s3wsgi")
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _ACTUAL_SIZE = re.compile(r"<ActualObjectSize>(\d+)</ActualObjectSize>")
+_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+_REQUEST_ID = re.compile(r"<RequestId>([^<]*)</RequestId>")
 # object_store checks a ranged answer against the request, and refuses a
 # server's whole object ("non-partial") or a part other than the one asked.
 _WHOLE_TO_A_RANGE = "non-partial response when range requested"
@@ -287,21 +290,33 @@ class ObstoreStore:
         code_match = _CODE.search(text)
         code = code_match.group(1) if code_match else ""
         # A HeadObject error has no body, so no code at all.
+        where = {"operation": operation, "bucket": self.bucket, "key": key}
         if status in (403, 404) and (code in NOT_FOUND_CODES or not code):
-            return NotFound()
+            return fault(NotFound(), **where, status=status, code=code)
         if status == 416:
             size = _ACTUAL_SIZE.search(text)
             return RangeNotSatisfiable(int(size.group(1)) if size else None)
-        log.error("%s %s/%s failed: %s", operation, self.bucket, key, text.split("\n\nDebug", 1)[0])
         if status == 503 or code in THROTTLED_CODES:
-            return UpstreamError(503, retryable=True)
-        if status is not None:
-            return UpstreamError(502, retryable=status >= 500)
-        # No status: no answer at all. reqwest's error kinds, in obstore's
-        # debug text: a connect or read timeout is a gateway timeout; a
-        # refused or reset connection is not.
-        timeout = "kind: Timeout" in text or "TimedOut" in text
-        return UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+            failure = UpstreamError(503, retryable=True)
+        elif status is not None:
+            failure = UpstreamError(502, retryable=status >= 500)
+        else:
+            # No status: no answer at all. reqwest's error kinds, in obstore's
+            # debug text: a connect or read timeout is a gateway timeout; a
+            # refused or reset connection is not.
+            timeout = "kind: Timeout" in text or "TimedOut" in text
+            failure = UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+            return fault(failure, **where, cause=error)
+        message = _MESSAGE.search(text)
+        request_id = _REQUEST_ID.search(text)
+        return fault(
+            failure,
+            **where,
+            status=status,
+            code=code,
+            message=message.group(1) if message else text.split("\n", 1)[0],
+            s3_request_id=request_id.group(1) if request_id else None,
+        )
 
 
 def _nothing() -> None:

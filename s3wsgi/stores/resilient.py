@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..observe.observer import UNOBSERVED
 from .base import (
     Budget,
     Listing,
@@ -69,6 +70,7 @@ class Breaker:
     """
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
 
     def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic):
         self.failures = failures
@@ -129,6 +131,7 @@ class Breaker:
 
     def _change(self, state: str, why: str) -> None:
         self.state = state
+        self.observer.breaker_state(state)
         level = logging.WARNING if state == self.OPEN else logging.INFO
         log.log(level, "circuit breaker %s: %s", state, why)
 
@@ -142,6 +145,8 @@ class ResilientStore:
     :param attempt_seconds: the longest one attempt can take (connect plus
         read timeout); an attempt starts only if the budget holds this much.
     """
+
+    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
 
     def __init__(
         self,
@@ -190,6 +195,7 @@ class ResilientStore:
         while True:
             wait = breaker.admit()
             if wait is not None:
+                self.observer.breaker_refused()
                 raise UpstreamError(503, retry_after=max(1, math.ceil(wait)))
             if budget is not None and budget.seconds < self.attempt_seconds:
                 breaker.release()
@@ -197,7 +203,7 @@ class ResilientStore:
             attempt += 1
             started = clock()
             try:
-                answer = call(request)
+                answer = self.observer.attempt(call, request, attempt)  # timed, counted, logged
             except UpstreamError as error:
                 if error.transport:
                     breaker.failed()

@@ -1,0 +1,173 @@
+"""The hooks a mount's middleware and stores call as they answer.
+
+One :class:`Observer` per mount (:func:`watch` makes it and hands it to the
+mount's stores). It always keeps what the log lines of S3's faults need
+(:mod:`s3wsgi.observe.context`) and when S3 last answered (for the health
+check); with ``metrics`` it counts (:mod:`s3wsgi.observe.metrics`), with
+``server_timing`` it adds the ``Server-Timing`` header
+(:mod:`s3wsgi.observe.timing`). A store that no mount watches has
+:data:`UNOBSERVED`, which counts nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..stores.base import ObjectRequest
+from . import context, timing
+from .outcomes import ANSWERED, OK, outcome_of
+
+
+class Observer:
+    """What one mount reports.
+
+    :param mount: the mount's prefix, as the metrics label it.
+    :param metrics: the mount's series (:class:`~s3wsgi.observe.metrics.MountMetrics`),
+        or None to count nothing.
+    :param server_timing: add ``Server-Timing`` to every answer.
+    :param max_attempts: the attempts per S3 request, for the log lines.
+    :param attempt_seconds: what one attempt may take: a budget holding less
+        after a fault means no attempt follows it.
+    """
+
+    def __init__(
+        self,
+        *,
+        mount: str = "/",
+        metrics: Any = None,
+        server_timing: bool = False,
+        max_attempts: int = 3,
+        attempt_seconds: float = 18.0,
+    ):
+        self.mount = mount
+        self.metrics = metrics
+        self.server_timing = server_timing
+        self.max_attempts = max_attempts
+        self.attempt_seconds = attempt_seconds
+        self.watching = metrics is not None or server_timing
+        # time.monotonic() when S3 last answered a request of this mount.
+        self.last_answer: float | None = None
+
+    # -- the middleware's --
+
+    def begin(self, environ: dict | None) -> context.Request:
+        """A claimed request starts: its S3 requests count for it from now."""
+        request = context.Request(environ, time.perf_counter())
+        context.set_request(request)
+        return request
+
+    def end(self, request: context.Request, answer: Any) -> None:
+        """Its answer is ready (None: handed on to the app)."""
+        context.set_request(None)
+        if answer is None or not self.watching:
+            return
+        if self.server_timing:
+            value = timing.header_value(request.s3_seconds, request.cache)
+            answer.headers.append((timing.HEADER, value))
+        if self.metrics is not None:
+            self.metrics.answered(request, answer, time.perf_counter() - request.started)
+
+    def bound_refused(self) -> None:
+        """Every S3 turn was taken, and none came in time: a 503."""
+        if self.metrics is not None:
+            self.metrics.bound_refused()
+
+    # -- the resilient store's --
+
+    def attempt(self, call: Callable[[ObjectRequest], Any], request: ObjectRequest, number: int):
+        """``call(request)``: one attempt at one S3 request, timed and counted;
+        a store that logs its fault finds the attempt in the context."""
+        operation = getattr(call, "__name__", "get")
+        started = time.perf_counter()
+        context.set_attempt(
+            context.Attempt(
+                number, self.max_attempts, started, request.budget, self.attempt_seconds
+            )
+        )
+        try:
+            answer = call(request)
+        except Exception as error:
+            self._s3_request(operation, outcome_of(error), time.perf_counter() - started)
+            raise
+        finally:
+            context.set_attempt(None)
+        self._s3_request(operation, OK, time.perf_counter() - started)
+        return answer
+
+    def breaker_refused(self) -> None:
+        """The open circuit breaker answered for S3."""
+        if self.metrics is not None:
+            self.metrics.breaker_refused()
+
+    def breaker_state(self, state: str) -> None:
+        if self.metrics is not None:
+            self.metrics.breaker(state)
+
+    def _s3_request(self, operation: str, outcome: str, elapsed: float) -> None:
+        if outcome in ANSWERED:
+            self.last_answer = time.monotonic()
+        request = context.request()
+        if request is not None:
+            request.s3_seconds += elapsed
+        if self.metrics is not None:
+            self.metrics.s3_request(operation, outcome, elapsed)
+
+    # -- the object cache's --
+
+    def cache_lookup(self, result: str) -> None:
+        """A lookup was a hit, a miss, or a revalidation."""
+        request = context.request()
+        if request is not None:
+            request.cache = result
+        if self.metrics is not None:
+            self.metrics.cache_lookup(result)
+
+    def cache_evicted(self) -> None:
+        if self.metrics is not None:
+            self.metrics.cache_evicted()
+
+    def cache_size(self, size: int) -> None:
+        """What the kept objects occupy now, in bytes."""
+        if self.metrics is not None:
+            self.metrics.cache_bytes.set(size)
+
+
+# The observer of a store that no mount watches: it counts nothing.
+UNOBSERVED = Observer()
+
+
+def watch(mount: Any) -> Observer:
+    """The observer of a :class:`~s3wsgi.middleware.Mount`, made from its
+    options and handed to its stores (the cache, the resilient store and
+    its circuit breaker)."""
+    options = mount.options
+    label = options.prefix.rstrip("/") or "/"
+    metrics = None
+    if options.metrics:
+        try:
+            from . import metrics as prometheus
+        except ImportError as error:
+            raise ImportError(
+                f"metrics need prometheus-client ({error}): install s3wsgi's 'metrics' extra"
+            ) from None
+        registry = None if options.metrics is True else options.metrics
+        metrics = prometheus.for_mount(label, registry)
+    observer = Observer(
+        mount=label,
+        metrics=metrics,
+        server_timing=options.server_timing,
+        max_attempts=options.max_attempts,
+        attempt_seconds=options.connect_timeout + options.read_timeout,
+    )
+    store = mount.store
+    while store is not None:
+        if isinstance(getattr(store, "observer", None), Observer):  # cache, resilient store
+            store.observer = observer
+        breaker = getattr(store, "breaker", None)
+        if isinstance(getattr(breaker, "observer", None), Observer):
+            breaker.observer = observer
+            observer.breaker_state(breaker.state)
+        store = getattr(store, "inner", None)
+    return observer
