@@ -31,13 +31,15 @@ from .variants import Variants
 
 log = logging.getLogger("s3wsgi")
 
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 # Seconds a client should wait when the bound on S3 requests is full.
 BUSY_RETRY_AFTER = 1
 
 
-def not_found_app(environ, start_response):
+def not_found_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     """The app behind :class:`S3App`: everything outside the prefix is 404."""
     return responses.text_response(HTTPStatus.NOT_FOUND, [])(environ, start_response)
 
@@ -54,7 +56,9 @@ class Mount:
         options (mounts of one middleware share theirs).
     """
 
-    def __init__(self, options: Options | None = None, *, reader: Store | None = None, **keywords):
+    def __init__(
+        self, options: Options | None = None, *, reader: Store | None = None, **keywords: Any
+    ):
         if options is None:
             options = Options(**keywords)
         elif keywords:
@@ -115,7 +119,7 @@ class Mount:
             return path_info[len(prefix) + 1 :]
         return None
 
-    def respond(self, environ: dict, rest: str) -> Response | None:
+    def respond(self, environ: Environ, rest: str) -> Response | None:
         """The answer to a claimed request, or None when it is not ours
         after all (a missing key with ``fallthrough``): hand it on.
 
@@ -129,7 +133,7 @@ class Mount:
         self.observer.end(watched, answer)
         return answer
 
-    def _respond(self, environ: dict, rest: str) -> Response | None:
+    def _respond(self, environ: Environ, rest: str) -> Response | None:
         extra = self.headers
         if self.authorize is not None and not self.authorize(environ):
             return responses.text_response(HTTPStatus.FORBIDDEN, extra)
@@ -179,7 +183,7 @@ class Mount:
         versions): then even a cached object's answer may need S3."""
         return self.redirects is not None or self.versions is not None
 
-    def _from_s3(self, environ: dict, rest: str, text: str, budget: Budget) -> Response | None:
+    def _from_s3(self, environ: Environ, rest: str, text: str, budget: Budget) -> Response | None:
         """No exception of a store's escapes: a fault is a logged 5xx."""
         try:
             return self._route(environ, rest, text, budget)
@@ -194,7 +198,7 @@ class Mount:
             log.exception("%s: answering from S3 failed", text)
             return responses.error_response(HTTPStatus.BAD_GATEWAY, self.headers)
 
-    def _route(self, environ: dict, rest: str, text: str, budget: Budget) -> Response | None:
+    def _route(self, environ: Environ, rest: str, text: str, budget: Budget) -> Response | None:
         """Redirects, then the version, then the key's object."""
         if self.redirects is not None:
             target = self.redirects.target("/" + text, budget)
@@ -225,7 +229,7 @@ class Mount:
         except NotFound:
             return self._missing(environ, rest, text, site, key, budget)
 
-    def _object(self, environ: dict, site: str, key: str, budget: Budget) -> Response:
+    def _object(self, environ: Environ, site: str, key: str, budget: Budget) -> Response:
         """The object's answer: a presigned redirect for a large one (with
         ``redirect_over_bytes``), else its variant for the request's
         Accept-Encoding, if it has variants, with ``Vary: Accept-Encoding``
@@ -270,7 +274,7 @@ class Mount:
         return self.options.cache_control
 
     def _missing(
-        self, environ: dict, rest: str, text: str, site: str, key: str, budget: Budget
+        self, environ: Environ, rest: str, text: str, site: str, key: str, budget: Budget
     ) -> Response | None:
         """A missing key: a folder's redirect, a listing, a single-page
         app's page, the wrapped app (None), the error document, or 404.
@@ -316,7 +320,7 @@ class Mount:
             answer.headers.append(("Vary", "Sec-Fetch-Mode, Accept"))
         return answer
 
-    def _listing(self, environ: dict, folder: str, text: str, budget: Budget) -> Response | None:
+    def _listing(self, environ: Environ, folder: str, text: str, budget: Budget) -> Response | None:
         """The folder's listing; None where S3 lists nothing there (no such
         folder) or will not list (no s3:ListBucket: a 404, not a 502)."""
         after_values = [
@@ -341,7 +345,7 @@ class Mount:
             environ, listing, folder, shown, self.listing_hidden, self.headers, after
         )
 
-    def _version_path(self, environ: dict) -> str:
+    def _version_path(self, environ: Environ) -> str:
         """The version segment of the request's path, with its slash."""
         if self.versions is None:
             return ""
@@ -361,7 +365,7 @@ class Mount:
         ]
         return Response(HTTPStatus.OK, headers, [body])
 
-    def _moved(self, environ: dict, target: str) -> Response:
+    def _moved(self, environ: Environ, target: str) -> Response:
         """301 to a configured redirect's target: a path under the prefix,
         or an absolute URL (configured by the operator, so trusted)."""
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", target):
@@ -369,7 +373,7 @@ class Mount:
         location = self._location(environ, text_to_wsgi(target.lstrip("/")))
         return responses.redirect(location, self.headers)
 
-    def _website_redirect(self, environ: dict, key: str, location: str) -> Response:
+    def _website_redirect(self, environ: Environ, key: str, location: str) -> Response:
         """301 as S3 website hosting answers an object with a redirect: a path
         is the bucket's (mapped into this mount), an absolute URL only to an
         allowed host; anything else is refused (404), never an open redirect."""
@@ -387,7 +391,7 @@ class Mount:
         path = path[len(self.key_prefix) :]
         return responses.redirect(self._location(environ, text_to_wsgi(path)), self.headers)
 
-    def _location(self, environ: dict, rest: str) -> str:
+    def _location(self, environ: Environ, rest: str) -> str:
         """This host's URL of ``rest`` (a WSGI string) under the prefix,
         SCRIPT_NAME included."""
         path = f"{environ.get('SCRIPT_NAME', '')}{self.prefix}/{rest}"
@@ -452,7 +456,7 @@ class S3Middleware(Mount):
         options: Options | None = None,
         *,
         mounts: Mapping[str, Mapping[str, Any] | Options] | None = None,
-        **keywords,
+        **keywords: Any,
     ):
         self.app = app
         if mounts is None:
@@ -464,7 +468,7 @@ class S3Middleware(Mount):
         if not mounts:
             raise ValueError("mounts: at least one prefix")
         made: list[Mount] = []
-        stores: dict[tuple, Store] = {}
+        stores: dict[tuple[object, ...], Store] = {}
         bulkhead = None
         for prefix, given in mounts.items():
             if isinstance(given, Options):
@@ -485,7 +489,7 @@ class S3Middleware(Mount):
             raise ValueError(f"mounts: a prefix is given twice: {prefixes}")
         self.mounts = sorted(made, key=lambda mount: len(mount.prefix), reverse=True)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path_info = environ.get("PATH_INFO", "")
         for mount in self.mounts:
             rest = mount.match(path_info)
@@ -497,7 +501,7 @@ class S3Middleware(Mount):
         return self.app(environ, start_response)
 
 
-def _store_spec(options: Options) -> tuple | None:
+def _store_spec(options: Options) -> tuple[object, ...] | None:
     """What makes two mounts' stores the same one, or None for a ready store."""
     if not isinstance(options.store, str):
         return None
@@ -521,7 +525,7 @@ class S3App(S3Middleware):
         application = S3App(bucket="my-docs")
     """
 
-    def __init__(self, options: Options | None = None, **keywords):
+    def __init__(self, options: Options | None = None, **keywords: Any):
         if options is None:
             keywords.setdefault("prefix", "/")
         super().__init__(not_found_app, options, **keywords)

@@ -127,7 +127,7 @@ def to_pairs(label: str, value: str, example: str) -> tuple[tuple[str, str], ...
     return tuple(pairs)
 
 
-def to_callable(label: str, value: str) -> Callable:
+def to_callable(label: str, value: str) -> Callable[..., Any]:
     """``package.module:attribute`` (the attribute may be dotted), imported."""
     spec = value.strip()
     module_name, colon, attribute = spec.partition(":")
@@ -187,7 +187,7 @@ class Options:
         group=ANSWERS,
         flag="--header",
     )
-    authorize: Callable[[dict], bool] | None = option(
+    authorize: Callable[[dict[str, Any]], bool] | None = option(
         None,
         "callable(environ) -> bool, or 'package.module:callable'; False answers 403"
         " before S3 is asked",
@@ -402,7 +402,7 @@ class Options:
         _check_combinations(self)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, object], **overrides: object) -> Options:
+    def from_settings(cls, settings: Mapping[str, object], **overrides: Any) -> Options:
         """Options from ``name -> value``, where text is converted (as from an
         .ini file) and anything else (a client, a callable) is kept."""
         return cls(**convert_settings(settings), **overrides)
@@ -449,7 +449,9 @@ class Options:
         return max(1, threads - max(1, threads // 4))
 
 
-FIELDS: dict[str, dataclasses.Field] = {spec.name: spec for spec in dataclasses.fields(Options)}
+FIELDS: dict[str, dataclasses.Field[Any]] = {
+    spec.name: spec for spec in dataclasses.fields(Options)
+}
 _HINTS = typing.get_type_hints(Options)
 
 # Other names accepted for an option: the command line's --region.
@@ -475,7 +477,7 @@ def _kind(name: str) -> type | None:
     return hint if hint in (bool, int, float, str) else None
 
 
-def _checked(spec: dataclasses.Field, value: Any) -> Any:
+def _checked(spec: dataclasses.Field[Any], value: Any) -> Any:
     """A value of the option's type, else a ValueError naming the option."""
     name = spec.name
     if value is None and spec.default is None:
@@ -504,13 +506,19 @@ def _checked(spec: dataclasses.Field, value: Any) -> Any:
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
+def _as_pairs(name: str, given: object) -> list[Any]:
+    """A dict's items, or a list of pairs, as a list."""
+    if isinstance(given, Mapping):
+        return list(given.items())
+    if isinstance(given, str) or not isinstance(given, Iterable):
+        raise ValueError(f"{name} must be a dict or (name, value) pairs")
+    return list(given)
+
+
 def _pairs(name: str, given: object) -> tuple[tuple[str, str], ...]:
     if not given:
         return ()
-    if isinstance(given, str):
-        raise ValueError(f"{name} must be a dict or (name, value) pairs")
-    pairs = list(given.items()) if isinstance(given, Mapping) else list(given)  # type: ignore[attr-defined]
-    for pair in pairs:
+    for pair in (pairs := _as_pairs(name, given)):
         if (
             not isinstance(pair, (tuple, list))
             or len(pair) != 2
@@ -523,11 +531,8 @@ def _pairs(name: str, given: object) -> tuple[tuple[str, str], ...]:
 def _header_pairs(headers: object) -> tuple[tuple[str, str], ...]:
     if not headers:
         return ()
-    if isinstance(headers, str):
-        raise ValueError("headers must be a dict or (name, value) pairs")
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)  # type: ignore[arg-type]
     checked = []
-    for pair in pairs:
+    for pair in _as_pairs("headers", headers):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"headers: {pair!r} is not a (name, value) pair")
         name, value = pair
@@ -554,7 +559,7 @@ _STORE_MAKING = (
 
 
 def _given(options: Options, name: str) -> bool:
-    return getattr(options, name) != FIELDS[name].default
+    return bool(getattr(options, name) != FIELDS[name].default)
 
 
 def _check_combinations(options: Options) -> None:
@@ -672,7 +677,7 @@ def convert(name: str, value: object, *, label: str | None = None) -> object:
     return {bool: to_bool, int: to_int, float: to_float, str: to_str}[kind](label, value)
 
 
-def convert_settings(settings: Mapping[str, object]) -> dict[str, object]:
+def convert_settings(settings: Mapping[str, object]) -> dict[str, Any]:
     """Keyword options from ``name -> value``: text converted, the rest kept."""
     return {ALIASES.get(name, name): convert(name, value) for name, value in settings.items()}
 
