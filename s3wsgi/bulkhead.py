@@ -31,9 +31,21 @@ MAX_GRACE = 1.0
 _SMOOTHING = 0.2
 
 
+class _Waiter:
+    """One request waiting for a turn: its lock is released when it gets one."""
+
+    __slots__ = ("lock", "granted")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.granted = False
+
+
 class Bulkhead:
     """At most ``limit`` holders at once (None: no bound); those who wait for
-    a turn get it first come, first served.
+    a turn get it first come, first served, handed over by the holder that
+    leaves (one waiter woken, not all).
 
     :param clock: a monotonic clock, in seconds.
     """
@@ -42,8 +54,8 @@ class Bulkhead:
         self.limit = limit
         self.inside = 0
         self._clock = clock
-        self._turn = threading.Condition(threading.Lock())
-        self._waiting: deque[object] = deque()
+        self._lock = threading.Lock()
+        self._waiting: deque[_Waiter] = deque()
         self._last_move = clock()
         self._answer_seconds = MIN_GRACE / 8  # S3's recent answer time
 
@@ -62,33 +74,26 @@ class Bulkhead:
         if limit is None:
             return 0.0
         clock = self._clock
-        with self._turn:
-            started = clock()
+        started = clock()
+        with self._lock:
             if self.inside < limit and not self._waiting:
-                self._take(started)
+                self.inside += 1
+                self._last_move = started
                 return 0.0
-            ticket = object()
-            self._waiting.append(ticket)
-            try:
-                while True:
-                    now = clock()
-                    if self.inside < limit and self._waiting[0] is ticket:
-                        self._waiting.popleft()
-                        self._take(now)
-                        self._turn.notify_all()  # the next in line may have one too
-                        return now - started
-                    left = min(self._last_move + self.grace, started + max_wait) - now
-                    if left <= 0:
-                        return None
-                    self._turn.wait(left)
-            finally:
-                if ticket in self._waiting:
-                    self._waiting.remove(ticket)
-                    self._turn.notify_all()
-
-    def _take(self, now: float) -> None:
-        self.inside += 1
-        self._last_move = now
+            waiter = _Waiter()
+            self._waiting.append(waiter)
+        while True:
+            left = min(self._last_move + self.grace, started + max_wait) - clock()
+            if left > 0 and waiter.lock.acquire(timeout=left):
+                return clock() - started  # handed a turn by a holder that left
+            with self._lock:
+                if waiter.granted:
+                    return clock() - started  # handed one just as the wait ended
+                now = clock()
+                if now >= started + max_wait or now >= self._last_move + self.grace:
+                    self._waiting.remove(waiter)
+                    return None
+            # Something moved meanwhile: S3 answers, a turn will come.
 
     def moved(self) -> None:
         """A holder made progress: S3 sent a chunk of a body."""
@@ -102,7 +107,12 @@ class Bulkhead:
     def leave(self) -> None:
         if self.limit is None:
             return
-        with self._turn:
-            self.inside -= 1
+        with self._lock:
             self._last_move = self._clock()
-            self._turn.notify_all()
+            if self._waiting:
+                # The turn passes to the first in line: ``inside`` stays.
+                waiter = self._waiting.popleft()
+                waiter.granted = True
+                waiter.lock.release()
+            else:
+                self.inside -= 1
