@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import options as schema
 from ..observe import serving
@@ -13,10 +14,17 @@ from . import server
 from .errors import Problem, UsageError, in_flags
 from .settings import add_option_flags, add_server_flags, option_settings, server_settings
 
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+    from mypy_boto3_s3 import S3Client
+
+    from ..stores.boto3_store import AddressingStyle
+    from .settings import Commands
+
 SERVER_FLAGS = ("host", "port", "threads")
 
 
-def add_parser(commands) -> argparse.ArgumentParser:
+def add_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "serve",
         usage="%(prog)s --bucket BUCKET [options]",
@@ -37,7 +45,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from ..middleware import S3App
 
     settings = server_settings(args, environ, SERVER_FLAGS)
-    given = option_settings(
+    # Any: each value is checked against its field by Options itself.
+    given: dict[str, Any] = option_settings(
         args, environ, list(schema.command_line_options()), also_known=SERVER_FLAGS + serving.FLAGS
     )
     given.setdefault("prefix", "/")
@@ -78,7 +87,10 @@ def check_bucket(options: Options) -> str | None:
     from botocore.exceptions import BotoCoreError
 
     bucket = options.bucket or ""
-    endpoint = options.endpoint_url or "S3"
+    endpoint: str | None = options.endpoint_url or "S3"
+    # The options allow only botocore's addressing styles.
+    style = cast("AddressingStyle", options.addressing_style or "auto")
+    reason: str | None
     try:
         client = boto3.session.Session().client(
             "s3",
@@ -88,7 +100,7 @@ def check_bucket(options: Options) -> str | None:
                 connect_timeout=min(options.connect_timeout, 5.0),
                 read_timeout=min(options.read_timeout, 10.0),
                 retries={"total_max_attempts": 1},
-                s3={"addressing_style": options.addressing_style or "auto"},
+                s3={"addressing_style": style},
             ),
         )
     except (BotoCoreError, ValueError) as error:  # e.g. an endpoint that is no URL
@@ -104,7 +116,7 @@ def check_bucket(options: Options) -> str | None:
     return f"cannot serve bucket {bucket!r} at {endpoint}: {reason}"
 
 
-def _reach(client, bucket: str, options: Options) -> str | None:
+def _reach(client: S3Client, bucket: str, options: Options) -> str | None:
     """Why HeadBucket (or, where it is refused, an object read) failed, or None."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -117,7 +129,7 @@ def _reach(client, bucket: str, options: Options) -> str | None:
     return None
 
 
-def _head_bucket_refusal(error) -> str | None:
+def _head_bucket_refusal(error: ClientError) -> str | None:
     """What a failed HeadBucket means; None when only an object read can tell."""
     metadata = error.response.get("ResponseMetadata", {})
     status = metadata.get("HTTPStatusCode")
@@ -133,7 +145,7 @@ def _head_bucket_refusal(error) -> str | None:
     return f"S3 answered {status}: {details.get('Code', '')} {details.get('Message', '')}".strip()
 
 
-def _probe_object(client, bucket: str, options: Options) -> str | None:
+def _probe_object(client: S3Client, bucket: str, options: Options) -> str | None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     key_prefix = options.key_prefix.strip("/")

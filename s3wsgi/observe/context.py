@@ -12,7 +12,11 @@ both (the client's request id, the attempt's number and time).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+from wsgiref.types import WSGIEnvironment
+
+if TYPE_CHECKING:
+    from ..stores.base import Budget
 
 _local = threading.local()
 
@@ -22,7 +26,7 @@ class Request:
 
     __slots__ = ("environ", "started", "s3_seconds", "cache")
 
-    def __init__(self, environ: dict | None, started: float):
+    def __init__(self, environ: WSGIEnvironment | None, started: float):
         self.environ = environ
         self.started = started
         self.s3_seconds = 0.0
@@ -38,7 +42,12 @@ class Attempt:
     __slots__ = ("number", "max_attempts", "started", "budget", "attempt_seconds")
 
     def __init__(
-        self, number: int, max_attempts: int, started: float, budget: Any, attempt_seconds: float
+        self,
+        number: int,
+        max_attempts: int,
+        started: float,
+        budget: Budget | None,
+        attempt_seconds: float,
     ):
         self.number = number
         self.max_attempts = max_attempts

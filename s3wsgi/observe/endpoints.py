@@ -18,9 +18,15 @@ bucket. ``s3wsgi serve`` can serve them on a port of their own instead
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .health import DEFAULT_INTERVAL, Health
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from ..middleware import Mount
 
 
 def claimed(path: str, prefix: str) -> bool:
@@ -41,7 +47,7 @@ def check_path(label: str, path: str, prefixes: Iterable[str]) -> None:
             )
 
 
-def _not_found(environ, start_response):
+def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
     body = b"404 Not Found\n"
     start_response(
         "404 Not Found",
@@ -68,13 +74,13 @@ class Endpoints:
 
     def __init__(
         self,
-        app: Any,
+        app: WSGIApplication | None,
         *,
-        mounts: Iterable[Any] = (),
+        mounts: Iterable[Mount] = (),
         metrics_path: str | None = None,
         health_path: str | None = None,
         health_interval: float = DEFAULT_INTERVAL,
-        registry: Any = None,
+        registry: CollectorRegistry | None = None,
     ):
         mounts = list(mounts)
         prefixes = [mount.options.prefix for mount in mounts] if app is not None else []
@@ -83,8 +89,8 @@ class Endpoints:
                 check_path(label, path, prefixes)
         if metrics_path is not None and metrics_path == health_path:
             raise ValueError("metrics_path and health_path must differ")
-        self.app = app if app is not None else _not_found
-        self.routes: dict[str, Any] = {}
+        self.app: WSGIApplication = app if app is not None else _not_found
+        self.routes: dict[str, WSGIApplication] = {}
         if metrics_path is not None:
             from .metrics import metrics_app
 
@@ -92,7 +98,7 @@ class Endpoints:
         if health_path is not None:
             self.routes[health_path] = Health(mounts, interval=health_interval)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         route = self.routes.get(environ.get("PATH_INFO", ""))
         if route is None:
             return self.app(environ, start_response)

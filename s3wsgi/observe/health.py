@@ -16,9 +16,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, cast
+from wsgiref.types import StartResponse, WSGIEnvironment
 
-from ..stores.base import Budget, ObjectRequest, StoreError, UpstreamError
+from ..stores.base import Budget, ObjectRequest, Store, StoreError, UpstreamError
+
+if TYPE_CHECKING:
+    from ..middleware import Mount
+    from ..stores.resilient import ResilientStore
 
 DEFAULT_INTERVAL = 10.0
 
@@ -34,7 +39,7 @@ class MountHealth:
 
     def __init__(
         self,
-        mount: Any,
+        mount: Mount,
         *,
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
@@ -48,7 +53,7 @@ class MountHealth:
         self._probed: tuple[bool, str] = (False, "not probed yet")
         self._lock = threading.Lock()
 
-    def check(self, environ: dict | None = None) -> tuple[bool, str]:
+    def check(self, environ: WSGIEnvironment | None = None) -> tuple[bool, str]:
         """(healthy, why) now; ``environ`` is the health request's, for the
         log line of a failed probe."""
         breaker = self._resilient.breaker
@@ -65,7 +70,7 @@ class MountHealth:
             self._probed_at = self._clock()
             return self._probed
 
-    def _probe(self, environ: dict | None) -> tuple[bool, str]:
+    def _probe(self, environ: WSGIEnvironment | None) -> tuple[bool, str]:
         observer = self.mount.observer
         seconds = observer.attempt_seconds
         request = ObjectRequest(self._probe_key, budget=Budget(seconds))
@@ -95,10 +100,10 @@ class Health:
     :param interval: see :class:`MountHealth`.
     """
 
-    def __init__(self, mounts: Iterable[Any], *, interval: float = DEFAULT_INTERVAL):
+    def __init__(self, mounts: Iterable[Mount], *, interval: float = DEFAULT_INTERVAL):
         self.mounts = [MountHealth(mount, interval=interval) for mount in mounts]
 
-    def check(self, environ: dict | None = None) -> tuple[bool, str]:
+    def check(self, environ: WSGIEnvironment | None = None) -> tuple[bool, str]:
         reasons = []
         for health in self.mounts:
             healthy, why = health.check(environ)
@@ -107,7 +112,7 @@ class Health:
             reasons.append(why)
         return True, "; ".join(reasons) or "no mount"
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
@@ -126,10 +131,12 @@ class Health:
         return [] if method == "HEAD" else [body]
 
 
-def _resilient_store(store: Any) -> Any:
+def _resilient_store(store: Store) -> ResilientStore:
     """The store with the circuit breaker, in a mount's chain of stores."""
-    while store is not None:
-        if getattr(store, "breaker", None) is not None:
-            return store
-        store = getattr(store, "inner", None)
+    # The wrappers in the chain are found by their attributes.
+    found: object = store
+    while found is not None:
+        if getattr(found, "breaker", None) is not None:
+            return cast("ResilientStore", found)  # what s3wsgi's chains have
+        found = getattr(found, "inner", None)
     raise ValueError("the mount has no circuit breaker: it was not made by s3wsgi")

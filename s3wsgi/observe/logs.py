@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import TypedDict, TypeVar
+from wsgiref.types import WSGIEnvironment
 
 from . import context
 from .outcomes import NOT_FOUND, outcome_of
@@ -45,6 +47,14 @@ _REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 _LONGEST_REQUEST_ID = 128
 
 Failure = TypeVar("Failure", bound=Exception)
+
+
+class Where(TypedDict):
+    """The S3 request a fault is of, as :func:`fault` takes it."""
+
+    operation: str
+    bucket: str | None
+    key: str
 
 
 def fault(
@@ -120,7 +130,7 @@ def scrubbed(text: str) -> str:
     return text
 
 
-def request_id(environ: dict | None) -> str | None:
+def request_id(environ: WSGIEnvironment | None) -> str | None:
     """The X-Request-ID the app or a proxy gave the request, as a safe token."""
     if environ is None:
         return None
@@ -130,7 +140,7 @@ def request_id(environ: dict | None) -> str | None:
     return _REQUEST_ID.sub("", given)[:_LONGEST_REQUEST_ID] or None
 
 
-def _line(fields: dict) -> str:
+def _line(fields: Mapping[str, object]) -> str:
     """``S3 GetObject bucket=... key=... ...``: the fields that have a value."""
     shown = []
     for name, value in fields.items():

@@ -28,12 +28,19 @@ import threading
 import time
 import weakref
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Literal
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from .context import Request
 from .outcomes import CACHE_RESULTS, OUTCOMES
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from ..http.responses import Response
 
 # Seconds: from a cache hit's tenth of a millisecond to a slow S3's
 # timeouts.
@@ -78,7 +85,7 @@ class Tally:
     thread per request keeps one set of counts, not one per request.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._reset()
 
@@ -136,7 +143,7 @@ class _CounterSlot:
 
     __slots__ = ("slot", "child")
 
-    def __init__(self, child: Any):
+    def __init__(self, child: Counter):
         self.slot = next(_slots)
         self.child = child
 
@@ -158,7 +165,7 @@ class _HistogramSlots:
 
     __slots__ = ("base", "bounds", "child")
 
-    def __init__(self, child: Any, bounds: tuple[float, ...]):
+    def __init__(self, child: Histogram, bounds: tuple[float, ...]):
         self.bounds = (*bounds, math.inf)
         self.base = next(_slots)
         for _ in range(2 * len(self.bounds) - 1):
@@ -195,7 +202,7 @@ class _HistogramSlots:
 class Families:
     """s3wsgi's series in one registry, and what feeds them from the tally."""
 
-    def __init__(self, registry: Any):
+    def __init__(self, registry: CollectorRegistry):
         self.targets: list[_CounterSlot | _HistogramSlots] = []
         self._pushed: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -203,15 +210,15 @@ class Families:
         # it reads the series.
         registry.register(_Flush(self))
 
-        def counter(name, help, labels=()):
+        def counter(name: str, help: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(name, help, ["mount", *labels], registry=registry)
 
-        def seconds(name, help, labels=()):
+        def seconds(name: str, help: str, labels: tuple[str, ...] = ()) -> Histogram:
             return Histogram(
                 name, help, ["mount", *labels], buckets=SECONDS_BUCKETS, registry=registry
             )
 
-        def gauge(name, help, mode):
+        def gauge(name: str, help: str, mode: Literal["livesum", "livemax"]) -> Gauge:
             return Gauge(name, help, ["mount"], multiprocess_mode=mode, registry=registry)
 
         self.requests = counter(
@@ -249,13 +256,13 @@ class Families:
             "s3wsgi_bound_refused", "Claimed requests refused (503): every S3 turn taken"
         )
 
-    def counter_slot(self, family: Any, *labels: str) -> _CounterSlot:
+    def counter_slot(self, family: Counter, *labels: str) -> _CounterSlot:
         slot = _CounterSlot(family.labels(*labels))
         with self._lock:
             self.targets.append(slot)
         return slot
 
-    def histogram_slots(self, family: Any, *labels: str) -> _HistogramSlots:
+    def histogram_slots(self, family: Histogram, *labels: str) -> _HistogramSlots:
         slots = _HistogramSlots(family.labels(*labels), SECONDS_BUCKETS)
         with self._lock:
             self.targets.append(slots)
@@ -280,21 +287,21 @@ class _Flush:
     def __init__(self, families: Families):
         self._families = weakref.ref(families)
 
-    def describe(self) -> list:
+    def describe(self) -> list[Metric]:
         return []
 
-    def collect(self) -> list:
+    def collect(self) -> list[Metric]:
         families = self._families()
         if families is not None:
             families.flush()
         return []
 
 
-_families: weakref.WeakKeyDictionary[Any, Families] = weakref.WeakKeyDictionary()
+_families: weakref.WeakKeyDictionary[CollectorRegistry, Families] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def families(registry: Any = None) -> Families:
+def families(registry: CollectorRegistry | None = None) -> Families:
     """The series in ``registry`` (prometheus-client's default one if None),
     registered on first use: every mount shares them."""
     registry = REGISTRY if registry is None else registry
@@ -312,7 +319,7 @@ def flush_all() -> None:
         each.flush()
 
 
-def for_mount(mount: str, registry: Any = None) -> MountMetrics:
+def for_mount(mount: str, registry: CollectorRegistry | None = None) -> MountMetrics:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _flush_in_the_background()
     return MountMetrics(families(registry), mount)
@@ -348,7 +355,7 @@ class MountMetrics:
         self.cache_bytes = families.cache_bytes.labels(mount)
         self.breaker_state = families.breaker_state.labels(mount)
 
-    def answered(self, request: Request, answer: Any, seconds: float) -> None:
+    def answered(self, request: Request, answer: Response, seconds: float) -> None:
         """Count an answer and its body's bytes."""
         status = int(answer.status)
         slot = self._requests.get(status)
@@ -397,11 +404,11 @@ class Counted:
 
     __slots__ = ("_body", "_counter")
 
-    def __init__(self, body: Any, counter: _CounterSlot):
+    def __init__(self, body: Iterable[bytes], counter: _CounterSlot):
         self._body = body
         self._counter = counter
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         add = self._counter.add
         for chunk in self._body:
             add(len(chunk))
@@ -447,7 +454,7 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def metrics_app(registry: Any = None):
+def metrics_app(registry: CollectorRegistry | None = None) -> WSGIApplication:
     """A WSGI app answering GET with the series in Prometheus' text format.
 
     :param registry: where the series are (prometheus-client's default
@@ -461,10 +468,11 @@ def metrics_app(registry: Any = None):
     from prometheus_client import multiprocess
 
     collected = CollectorRegistry()
-    multiprocess.MultiProcessCollector(collected)
-    exposition = make_wsgi_app(collected)
+    # prometheus-client leaves MultiProcessCollector's __init__ unannotated.
+    multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+    exposition: WSGIApplication = make_wsgi_app(collected)
 
-    def app(environ, start_response):
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         flush_all()  # this process's counts, up to now
         return exposition(environ, start_response)
 

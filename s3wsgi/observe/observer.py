@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from wsgiref.types import WSGIEnvironment
 
 from ..stores.base import ObjectRequest
 from . import context, timing
 from .outcomes import ANSWERED, OK, outcome_of
+
+if TYPE_CHECKING:
+    from ..http.responses import Response
+    from ..middleware import Mount
+    from .metrics import MountMetrics
+
+R = TypeVar("R")
 
 
 class Observer:
@@ -36,7 +44,7 @@ class Observer:
         self,
         *,
         mount: str = "/",
-        metrics: Any = None,
+        metrics: MountMetrics | None = None,
         server_timing: bool = False,
         max_attempts: int = 3,
         attempt_seconds: float = 18.0,
@@ -52,13 +60,13 @@ class Observer:
 
     # -- the middleware's --
 
-    def begin(self, environ: dict | None) -> context.Request:
+    def begin(self, environ: WSGIEnvironment | None) -> context.Request:
         """A claimed request starts: its S3 requests count for it from now."""
         request = context.Request(environ, time.perf_counter())
         context.set_request(request)
         return request
 
-    def end(self, request: context.Request, answer: Any) -> None:
+    def end(self, request: context.Request, answer: Response | None) -> None:
         """Its answer is ready (None: handed on to the app)."""
         context.set_request(None)
         if answer is None or not self.watching:
@@ -76,7 +84,7 @@ class Observer:
 
     # -- the resilient store's --
 
-    def attempt(self, call: Callable[[ObjectRequest], Any], request: ObjectRequest, number: int):
+    def attempt(self, call: Callable[[ObjectRequest], R], request: ObjectRequest, number: int) -> R:
         """``call(request)``: one attempt at one S3 request, timed and counted;
         a store that logs its fault finds the attempt in the context."""
         operation = getattr(call, "__name__", "get")
@@ -138,7 +146,7 @@ class Observer:
 UNOBSERVED = Observer()
 
 
-def watch(mount: Any) -> Observer:
+def watch(mount: Mount) -> Observer:
     """The observer of a :class:`~s3wsgi.middleware.Mount`, made from its
     options and handed to its stores (the cache, the resilient store and
     its circuit breaker)."""
@@ -161,12 +169,13 @@ def watch(mount: Any) -> Observer:
         max_attempts=options.max_attempts,
         attempt_seconds=options.connect_timeout + options.read_timeout,
     )
-    store = mount.store
+    # Any store: the wrappers in its chain are found by their attributes.
+    store: Any = mount.store
     while store is not None:
         if isinstance(getattr(store, "observer", None), Observer):  # cache, resilient store
             store.observer = observer
         breaker = getattr(store, "breaker", None)
-        if isinstance(getattr(breaker, "observer", None), Observer):
+        if breaker is not None and isinstance(getattr(breaker, "observer", None), Observer):
             breaker.observer = observer
             observer.breaker_state(breaker.state)
         store = getattr(store, "inner", None)

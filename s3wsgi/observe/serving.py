@@ -13,12 +13,17 @@ import argparse
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from wsgiref.types import WSGIApplication
 
 from .. import options as schema
 from ..cli.errors import Problem, UsageError
 from .endpoints import Endpoints, check_path
 from .health import DEFAULT_INTERVAL
+
+if TYPE_CHECKING:
+    from ..cli.server import Server, SocketMap
+    from ..middleware import S3App
 
 HELP = {
     "metrics_path": "serve the Prometheus metrics at this path (turns metrics on; needs the"
@@ -106,7 +111,7 @@ def check(observed: Observed, options: schema.Options) -> None:
         raise Problem("--metrics-path needs prometheus-client: install s3wsgi's 'metrics' extra")
 
 
-def site_app(app: Any, observed: Observed) -> Any:
+def site_app(app: S3App, observed: Observed) -> WSGIApplication:
     """The app the site's port serves: ``app``, behind the endpoints when
     they share its port."""
     if not observed.asked or observed.admin_port is not None:
@@ -114,10 +119,13 @@ def site_app(app: Any, observed: Observed) -> Any:
     return _endpoints(app, app, observed)
 
 
-def listen(server: Any, sockets: dict, app: Any, observed: Observed, host: str) -> list[str]:
+def listen(
+    server: Server, sockets: SocketMap, app: S3App, observed: Observed, host: str
+) -> list[str]:
     """The admin port's listener, if asked for, in the server's loop and on
     its threads; the lines that say where the endpoints are."""
-    base = _url(server.effective_host, server.effective_port)
+    # types-waitress omits these two, set by BaseWSGIServer.__init__.
+    base = _url(server.effective_host, server.effective_port)  # type: ignore[union-attr]
     if observed.admin_port is not None and observed.asked:
         from waitress.server import create_server
         from waitress.wasyncore import close_all
@@ -135,7 +143,8 @@ def listen(server: Any, sockets: dict, app: Any, observed: Observed, host: str) 
             close_all(sockets)  # the site's listener too: nothing will be served
             reason = (error.strerror or str(error)).lower()
             raise Problem(f"cannot listen on {host}:{observed.admin_port}: {reason}") from None
-        base = _url(admin.effective_host, admin.effective_port)
+        # As above: types-waitress omits them.
+        base = _url(admin.effective_host, admin.effective_port)  # type: ignore[union-attr]
     lines = []
     if observed.metrics_path is not None:
         lines.append(f"s3wsgi: metrics at {base}{observed.metrics_path}")
@@ -144,7 +153,7 @@ def listen(server: Any, sockets: dict, app: Any, observed: Observed, host: str) 
     return lines
 
 
-def _endpoints(app: Any, mount: Any, observed: Observed) -> Endpoints:
+def _endpoints(app: WSGIApplication | None, mount: S3App, observed: Observed) -> Endpoints:
     return Endpoints(
         app,
         mounts=[mount],

@@ -7,7 +7,8 @@ Each call is one attempt: retries, the deadline and the circuit breaker are
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict, cast, overload
 
 import boto3
 import botocore
@@ -16,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from ..http.conditions import range_header
-from ..observe.logs import fault
+from ..observe.logs import Where, fault
 from .base import (
     NOT_FOUND_CODES,
     THROTTLED_CODES,
@@ -36,13 +37,36 @@ from .base import (
 )
 from .shared import Body, PerProcess, parse_s3_time
 
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import (
+        GetObjectOutputTypeDef,
+        HeadObjectOutputTypeDef,
+        ListObjectsV2RequestTypeDef,
+    )
+
 # S3 website hosting's redirect of an object (read, never forwarded).
 _WEBSITE_REDIRECT = "x-amz-website-redirect-location"
+
+# How a client names the bucket in its URLs (botocore's s3 configuration).
+AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
+
+
+class _Conditions(TypedDict, total=False):
+    """GetObject's and HeadObject's parameters besides the bucket and key."""
+
+    Range: str
+    IfMatch: str
+    IfNoneMatch: str
+    IfModifiedSince: datetime
+    IfUnmodifiedSince: datetime
 
 
 def client_config(connection: Connection) -> Config:
     """botocore's configuration for one attempt per call."""
-    style = connection.addressing_style
+    # The options allow only botocore's styles; botocore refuses any other.
+    style = cast("AddressingStyle | None", connection.addressing_style)
     return Config(
         connect_timeout=connection.connect_timeout,
         read_timeout=connection.read_timeout,
@@ -70,7 +94,9 @@ class BotoStore:
         and retries); otherwise one is made on first use in each process.
     """
 
-    def __init__(self, bucket: str, connection: Connection = Connection(), *, client=None):
+    def __init__(
+        self, bucket: str, connection: Connection = Connection(), *, client: S3Client | None = None
+    ):
         self.bucket = bucket
         self.chunk_size = connection.chunk_size
         if client is not None:
@@ -79,7 +105,7 @@ class BotoStore:
             self._client = PerProcess(lambda: _make_client(connection))
 
     @property
-    def client(self):
+    def client(self) -> S3Client:
         return self._client.get()
 
     def head(self, request: ObjectRequest) -> S3Object:
@@ -90,7 +116,7 @@ class BotoStore:
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
     ) -> Listing:
-        parameters: dict[str, Any] = {
+        parameters: ListObjectsV2RequestTypeDef = {
             "Bucket": self.bucket,
             "Prefix": prefix,
             "Delimiter": "/",
@@ -135,12 +161,26 @@ class BotoStore:
             metadata["HTTPStatusCode"], forwarded_headers(raw), body, raw.get(_WEBSITE_REDIRECT)
         )
 
-    def _call(self, operation: str, request: ObjectRequest) -> dict:
+    @overload
+    def _call(
+        self, operation: Literal["head_object"], request: ObjectRequest
+    ) -> HeadObjectOutputTypeDef: ...
+
+    @overload
+    def _call(
+        self, operation: Literal["get_object"], request: ObjectRequest
+    ) -> GetObjectOutputTypeDef: ...
+
+    def _call(
+        self, operation: Literal["head_object", "get_object"], request: ObjectRequest
+    ) -> HeadObjectOutputTypeDef | GetObjectOutputTypeDef:
         client = self.client  # outside the try: a mistake in the options is no S3 fault
         try:
-            return getattr(client, operation)(
-                Bucket=self.bucket, Key=request.key, **_parameters(request)
-            )
+            if operation == "head_object":
+                return client.head_object(
+                    Bucket=self.bucket, Key=request.key, **_parameters(request)
+                )
+            return client.get_object(Bucket=self.bucket, Key=request.key, **_parameters(request))
         except ClientError as error:
             raise self._client_error(error, operation, request.key) from None
         except Exception as error:  # anything else: the answer never came whole
@@ -157,7 +197,7 @@ class BotoStore:
         metadata = error.response.get("ResponseMetadata", {})
         status = metadata.get("HTTPStatusCode")
         if code in NOT_FOUND_CODES:
-            where = {"operation": operation, "bucket": self.bucket, "key": key}
+            where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
             return fault(NotFound(), **where, status=status, code=code)
         if code in ("304", "NotModified"):
             headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -183,9 +223,9 @@ class BotoStore:
         )
 
 
-def _parameters(request: ObjectRequest) -> dict[str, Any]:
+def _parameters(request: ObjectRequest) -> _Conditions:
     """GetObject's and HeadObject's spelling of the request."""
-    parameters: dict[str, Any] = {}
+    parameters: _Conditions = {}
     if request.range is not None:
         parameters["Range"] = range_header(request.range)
     if request.if_match is not None:
@@ -199,7 +239,7 @@ def _parameters(request: ObjectRequest) -> dict[str, Any]:
     return parameters
 
 
-def _make_client(connection: Connection):
+def _make_client(connection: Connection) -> S3Client:
     # A session per client: boto3's default session is not safe to share
     # between threads while it makes clients.
     core = botocore.session.get_session()
@@ -215,7 +255,7 @@ def _make_client(connection: Connection):
     )
 
 
-def _release(stream) -> None:
+def _release(stream: StreamingBody) -> None:
     stream.close()
     # As requests does: hand the (now closed) connection's slot back to
     # urllib3's pool, which reconnects on next use.

@@ -25,13 +25,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from ..http.conditions import Conditions, EntityTag, byte_span, evaluate, parse_http_date
 from ..observe.observer import UNOBSERVED
 from .base import (
     Budget,
     Listing,
+    ListingStore,
     NotFound,
     NotModified,
     ObjectRequest,
@@ -80,7 +83,7 @@ class _Flight:
 
     __slots__ = ("done", "entry")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.done = threading.Event()
         self.entry: _Entry | None = None
 
@@ -104,7 +107,7 @@ class CachingStore:
         max_bytes: int,
         ttl: float = DEFAULT_TTL,
         max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if max_bytes <= 0 or ttl < 0 or max_object_bytes < 0:
             raise ValueError(
@@ -140,10 +143,12 @@ class CachingStore:
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
     ) -> Listing:
-        return self.inner.list(prefix, after=after, limit=limit, budget=budget)  # type: ignore[attr-defined]
+        inner = cast(ListingStore, self.inner)  # s3wsgi's stores can list (a ready one may not)
+        return inner.list(prefix, after=after, limit=limit, budget=budget)
 
     def presign(self, key: str, expires: int) -> str:
-        return self.inner.presign(key, expires)  # type: ignore[attr-defined]
+        inner = cast(ListingStore, self.inner)  # s3wsgi's stores can sign (a ready one may not)
+        return inner.presign(key, expires)
 
     def head(self, request: ObjectRequest) -> S3Object:
         entry, _ = self._validated(request, fill=False)
@@ -180,7 +185,7 @@ class CachingStore:
                 return None, None  # a HEAD has no bytes to fill an entry with
             flight = self._flights.get(key)
             leader = flight is None
-            if leader:
+            if flight is None:
                 flight = self._flights[key] = _Flight()
         stale = entry is not None and entry.data is not None and entry.etag
         self.observer.cache_lookup("revalidation" if stale else "miss")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .base import Connection, Store
 from .cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL, CachingStore
 from .resilient import Policy, ResilientStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger("s3wsgi")
 
@@ -18,7 +21,7 @@ def make_store(
     policy: Policy,
     *,
     store: str | Store = "auto",
-    client: Any = None,
+    client: S3Client | None = None,
     cache_max_bytes: int = 0,
     cache_ttl: float = DEFAULT_TTL,
     cache_max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
@@ -45,7 +48,9 @@ def make_store(
     )
 
 
-def _reading_store(kind: str, bucket: str | None, connection: Connection, client: Any) -> Store:
+def _reading_store(
+    kind: str, bucket: str | None, connection: Connection, client: S3Client | None
+) -> Store:
     assert bucket, "the options require a bucket without a ready store"
     if kind == "auto" and client is None:
         try:

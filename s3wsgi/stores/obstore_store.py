@@ -25,12 +25,12 @@ import re
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 
 import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
-from ..observe.logs import fault
+from ..observe.logs import Where, fault
 from .base import (
     NOT_FOUND_CODES,
     THROTTLED_CODES,
@@ -44,12 +44,16 @@ from .base import (
     PreconditionFailed,
     RangeNotSatisfiable,
     S3Object,
-    Store,
     StoreError,
     UpstreamError,
 )
 from .boto3_store import BotoStore
 from .shared import Body, PerProcess
+
+if TYPE_CHECKING:
+    from obstore import GetOptions, GetResult
+    from obstore.auth.boto3 import Boto3CredentialProvider
+    from obstore.store import S3Config, S3CredentialProvider, S3Store
 
 log = logging.getLogger("s3wsgi")
 
@@ -103,23 +107,27 @@ class ObstoreStore:
     """
 
     def __init__(
-        self, bucket: str, connection: Connection = Connection(), *, credential_provider=None
+        self,
+        bucket: str,
+        connection: Connection = Connection(),
+        *,
+        credential_provider: S3CredentialProvider | None = None,
     ):
         self.bucket = bucket
         self.connection = connection
         self.chunk_size = connection.chunk_size
         self._credential_provider = credential_provider
-        self._store: PerProcess[Any] = PerProcess(self._make_store)
-        self._fallback: PerProcess[Store] = PerProcess(self._make_fallback)
+        self._store: PerProcess[S3Store | ForkedRuntime] = PerProcess(self._make_store)
+        self._fallback: PerProcess[BotoStore] = PerProcess(self._make_fallback)
         self._boto3: PerProcess[BotoStore] = PerProcess(lambda: BotoStore(bucket, connection))
 
-    def _make_store(self):
+    def _make_store(self) -> S3Store | ForkedRuntime:
         try:
             _check_runtime(os.getpid())
         except ForkedRuntime as error:
             return error
         connection = self.connection
-        config: dict[str, Any] = {}
+        config: S3Config = {}
         # As boto3 does: the S3 endpoint of the environment when none is given.
         endpoint = (
             connection.endpoint_url
@@ -151,7 +159,7 @@ class ObstoreStore:
             credential_provider=self._credential_provider or boto3_credentials(),
         )
 
-    def _make_fallback(self) -> Store:
+    def _make_fallback(self) -> BotoStore:
         log.warning(
             "obstore was used before this process (pid %d) was forked from its parent, and its"
             " runtime does not survive a fork: this process reads S3 through boto3 (see the"
@@ -160,7 +168,7 @@ class ObstoreStore:
         )
         return self._boto3.get()
 
-    def _obstore(self):
+    def _obstore(self) -> S3Store | None:
         """obstore's store in this process, or None where only the fallback can run."""
         store = self._store.get()
         return None if isinstance(store, ForkedRuntime) else store
@@ -208,7 +216,7 @@ class ObstoreStore:
             return self._boto3.get().presign(key, expires)
         return obstore.sign(store, "GET", key, timedelta(seconds=expires))
 
-    def _redirect(self, request: ObjectRequest, result) -> str | None:
+    def _redirect(self, request: ObjectRequest, result: GetResult) -> str | None:
         """An object's website redirect location: obstore does not report
         it, so an empty object (what such redirects are) is asked about
         through boto3, once."""
@@ -262,7 +270,9 @@ class ObstoreStore:
         status = 206 if request.range is not None else 200
         return S3Object(status, headers, body, self._redirect(request, result))
 
-    def _call(self, store, operation: str, request: ObjectRequest, options: dict):
+    def _call(
+        self, store: S3Store, operation: str, request: ObjectRequest, options: GetOptions
+    ) -> GetResult:
         try:
             return obstore.get(store, request.key, options=options)
         except NotModifiedError:
@@ -290,7 +300,7 @@ class ObstoreStore:
         code_match = _CODE.search(text)
         code = code_match.group(1) if code_match else ""
         # A HeadObject error has no body, so no code at all.
-        where = {"operation": operation, "bucket": self.bucket, "key": key}
+        where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
         if status in (403, 404) and (code in NOT_FOUND_CODES or not code):
             return fault(NotFound(), **where, status=status, code=code)
         if status == 416:
@@ -324,12 +334,13 @@ def _nothing() -> None:
     Rust stream, which closes its connection at once."""
 
 
-def _options(request: ObjectRequest) -> dict[str, Any]:
+def _options(request: ObjectRequest) -> GetOptions:
     """obstore's spelling of the request."""
-    options: dict[str, Any] = {}
+    options: GetOptions = {}
     if request.range is not None:
         first, last = request.range
         if first is None:
+            assert last is not None  # parse_range gives no (None, None)
             options["range"] = {"suffix": last}
         elif last is None:
             options["range"] = {"offset": first}
@@ -354,7 +365,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _headers(result, request: ObjectRequest) -> dict[str, str]:
+def _headers(result: GetResult, request: ObjectRequest) -> dict[str, str]:
     """The allowlisted headers S3 sent, rebuilt from obstore's metadata, in
     the order of FORWARDED_HEADERS."""
     meta = result.meta
@@ -382,7 +393,7 @@ def _http_date(moment: datetime) -> str:
     return email.utils.format_datetime(moment, usegmt=True)
 
 
-def boto3_credentials():
+def boto3_credentials() -> Boto3CredentialProvider | None:
     """boto3's credential chain as an obstore credential provider, or None
     when it finds no credentials (obstore then looks for its own)."""
     import boto3

@@ -26,12 +26,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 from ..observe.observer import UNOBSERVED
 from .base import (
     Budget,
     Listing,
+    ListingStore,
     ObjectRequest,
     OutOfTime,
     S3Object,
@@ -178,7 +179,7 @@ class ResilientStore:
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
     ) -> Listing:
-        inner: Any = self.inner
+        inner = cast(ListingStore, self.inner)  # s3wsgi's stores can list (a ready one may not)
         return self._attempts(
             lambda _: inner.list(prefix, after=after, limit=limit, budget=budget),
             ObjectRequest(prefix, budget=budget),
@@ -186,7 +187,7 @@ class ResilientStore:
 
     def presign(self, key: str, expires: int) -> str:
         """Signed here, without asking S3: no attempt, no breaker."""
-        inner: Any = self.inner
+        inner = cast(ListingStore, self.inner)  # s3wsgi's stores can sign (a ready one may not)
         return inner.presign(key, expires)
 
     def _attempts(self, call: Callable[[ObjectRequest], R], request: ObjectRequest) -> R:
