@@ -490,3 +490,11 @@ def test_counts_outlive_the_threads_that_made_them(make_middleware, registry):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_listing_is_counted_as_an_s3_list(observed, s3_client, bucket):
+    s3_client.put_object(Bucket=bucket, Key="files/a.txt", Body=b"a")
+    url, _ = observed({"listing": True})
+    assert fetch(url, "/docs/files/")[0] == 200
+    metrics = Scrape(url)
+    assert metrics("s3wsgi_s3_requests_total", mount="/docs", operation="list", outcome="ok") == 1

@@ -31,7 +31,11 @@ from .outcomes import NOT_FOUND, outcome_of
 log = logging.getLogger("s3wsgi")
 
 # The stores' names of S3's operations, as S3's documentation gives them.
-OPERATIONS = {"get_object": "GetObject", "head_object": "HeadObject"}
+OPERATIONS = {
+    "get_object": "GetObject",
+    "head_object": "HeadObject",
+    "list_objects_v2": "ListObjectsV2",
+}
 
 # A URL's query (a presigned URL's signature lives there), and the names of
 # what signs or authorizes a request, with their values.

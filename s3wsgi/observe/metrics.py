@@ -69,7 +69,7 @@ ERROR_KIND = "error"
 # The circuit breaker's states as the gauge gives them.
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
-OPERATIONS = ("get", "head")
+OPERATIONS = ("get", "head", "list")
 
 # How often a process of several writes its counts for the others' scrapes.
 FLUSH_SECONDS = 1.0
