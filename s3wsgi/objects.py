@@ -31,17 +31,7 @@ from .http import conditions as cond
 from .http import responses
 from .http.bodies import Part
 from .http.responses import Response
-from .stores.base import (
-    Budget,
-    NotFound,
-    NotModified,
-    ObjectRequest,
-    PreconditionFailed,
-    RangeNotSatisfiable,
-    S3Object,
-    Store,
-    UpstreamError,
-)
+from .stores import base
 
 log = logging.getLogger("s3wsgi")
 
@@ -87,7 +77,7 @@ class ObjectAnswers:
 
     def __init__(
         self,
-        store: Store,
+        store: base.Store,
         *,
         cache_control: Callable[[str], str | None],
         extra: list[tuple[str, str]],
@@ -101,7 +91,7 @@ class ObjectAnswers:
         self,
         environ: WSGIEnvironment,
         key: str,
-        budget: Budget | None,
+        budget: base.Budget | None,
         *,
         name: str | None = None,
     ) -> Response:
@@ -117,7 +107,7 @@ class ObjectAnswers:
         plan = None if method == "HEAD" else cond.plan_get(conditions)
         if plan is None:
             return self._decide_locally(key, method, conditions, budget, name)
-        request = ObjectRequest(
+        request = base.ObjectRequest(
             key,
             range=plan.range,
             if_match=plan.if_match,
@@ -130,38 +120,43 @@ class ObjectAnswers:
         try:
             try:
                 obj = store.get(request)
-            except PreconditionFailed:
+            except base.PreconditionFailed:
                 if not plan.if_range_guard:
                     raise
                 # If-Range no longer matches: the whole object, no range.
                 obj = store.get(replace(request, range=None, if_match=None))
-        except PreconditionFailed:
+        except base.PreconditionFailed:
             return self._text(HTTPStatus.PRECONDITION_FAILED)
-        except NotModified as answer:
+        except base.NotModified as answer:
             tags = conditions.if_none_match
             # S3 said 304 to exactly one If-None-Match tag: that is the ETag.
             sent = tags[0].tag if isinstance(tags, list) else None
             etag = answer.headers.get("etag") or sent
             return self._not_modified(key, etag, answer.headers, budget, name)
-        except RangeNotSatisfiable as answer:
+        except base.RangeNotSatisfiable as answer:
             size = answer.size
             if size is None:
-                size = store.head(ObjectRequest(key, budget=budget)).size
+                size = store.head(base.ObjectRequest(key, budget=budget)).size
             return responses.range_not_satisfiable(size or 0, self.extra)
         return self._checked(obj, key, conditions, budget, name)
 
-    def head(self, key: str, budget: Budget | None) -> S3Object:
-        return self.store.head(ObjectRequest(key, budget=budget))
+    def head(self, key: str, budget: base.Budget | None) -> base.S3Object:
+        return self.store.head(base.ObjectRequest(key, budget=budget))
 
-    def error_document(self, key: str, method: str, budget: Budget | None) -> Response:
+    def error_document(self, key: str, method: str, budget: base.Budget | None) -> Response:
         """``key``'s object with status 404; raises NotFound."""
-        request = ObjectRequest(key, budget=budget)
+        request = base.ObjectRequest(key, budget=budget)
         obj = self.store.head(request) if method == "HEAD" else self.store.get(request)
         headers = responses.object_headers(obj.headers, key, cache_control=None, extra=self.extra)
         return Response(HTTPStatus.NOT_FOUND, headers, obj.body or ())
 
     def _decide_locally(
-        self, key: str, method: str, conditions: cond.Conditions, budget: Budget | None, name: str
+        self,
+        key: str,
+        method: str,
+        conditions: cond.Conditions,
+        budget: base.Budget | None,
+        name: str,
     ) -> Response:
         """HeadObject, then RFC 9110 §13.2.2 here; GET fetches only what is sent."""
         head = self.head(key, budget)
@@ -174,7 +169,7 @@ class ObjectAnswers:
         if method == "HEAD":
             return self._response(head, name)
         etag, size = head.etag, head.size
-        whole = ObjectRequest(key, budget=budget)
+        whole = base.ObjectRequest(key, budget=budget)
         if not cond.range_applies(conditions, etag, head.last_modified) or size is None:
             return self._ranged(self.store.get(whole), key, None, budget, name)
         assert conditions.range is not None
@@ -184,16 +179,16 @@ class ObjectAnswers:
             # if_match: the part must come from the object just evaluated.
             part = replace(whole, range=conditions.range, if_match=etag)
             return self._ranged(self.store.get(part), key, conditions.range, budget, name)
-        except PreconditionFailed:
+        except base.PreconditionFailed:
             # Changed meanwhile: the whole object is always right.
             return self._ranged(self.store.get(whole), key, None, budget, name)
 
     def _checked(
         self,
-        obj: S3Object,
+        obj: base.S3Object,
         key: str,
         conditions: cond.Conditions,
-        budget: Budget | None,
+        budget: base.Budget | None,
         name: str,
     ) -> Response:
         """S3's 200 or 206, its validators evaluated again: a server that
@@ -213,10 +208,10 @@ class ObjectAnswers:
 
     def _ranged(
         self,
-        obj: S3Object,
+        obj: base.S3Object,
         key: str,
         wanted: cond.ByteRange | None,
-        budget: Budget | None,
+        budget: base.Budget | None,
         name: str,
     ) -> Response:
         """The answer for ``wanted`` (None: the whole object) from S3's answer
@@ -229,7 +224,7 @@ class ObjectAnswers:
             # A part where the whole object was asked for, or its If-Range
             # no longer matches: the whole object, asked for again.
             obj.close()
-            whole = self.store.get(ObjectRequest(key, budget=budget))
+            whole = self.store.get(base.ObjectRequest(key, budget=budget))
             if _sent_span(whole) is None and whole.status == 200:
                 return self._response(whole, name)
             whole.close()
@@ -249,7 +244,7 @@ class ObjectAnswers:
             headers = dict(obj.headers)
             headers["content-length"] = str(last - first + 1)
             headers["content-range"] = f"bytes {first}-{last}/{size}"
-            part = S3Object(206, headers, Part(obj.body or (), first, last - first + 1))
+            part = base.S3Object(206, headers, Part(obj.body or (), first, last - first + 1))
             return self._response(part, name, status=HTTPStatus.PARTIAL_CONTENT)
         obj.close()
         if wanted == (first, last):
@@ -257,10 +252,10 @@ class ObjectAnswers:
         # Ask for the part by its explicit bounds, which servers that
         # misread suffix and open ranges still read right.
         log.info("%s: the S3 server sent bytes %s for %s; asking again", key, sent, wanted)
-        request = ObjectRequest(key, range=(first, last), if_match=obj.etag, budget=budget)
+        request = base.ObjectRequest(key, range=(first, last), if_match=obj.etag, budget=budget)
         try:
             return self._ranged(self.store.get(request), key, (first, last), budget, name)
-        except PreconditionFailed:
+        except base.PreconditionFailed:
             # Changed meanwhile: the whole object is always right.
             return self._ranged(
                 self.store.get(replace(request, range=None, if_match=None)), key, None, budget, name
@@ -275,7 +270,7 @@ class ObjectAnswers:
         key: str,
         etag: str | None,
         s3_headers: dict[str, str],
-        budget: Budget | None,
+        budget: base.Budget | None,
         name: str,
     ) -> Response:
         """A 304 with the headers of the 200 it stands for."""
@@ -283,7 +278,7 @@ class ObjectAnswers:
         if known is None:
             try:
                 head = self.head(key, budget)
-            except (NotFound, UpstreamError):
+            except (base.NotFound, base.UpstreamError):
                 head = None  # then what S3's 304 said is all there is
             if head is not None and (etag is None or head.etag == etag):
                 self.memo.remember(key, head.headers)
@@ -298,7 +293,9 @@ class ObjectAnswers:
             headers, etag=None, cache_control=self.cache_control(name), extra=self.extra
         )
 
-    def _response(self, obj: S3Object, name: str, *, status: HTTPStatus | None = None) -> Response:
+    def _response(
+        self, obj: base.S3Object, name: str, *, status: HTTPStatus | None = None
+    ) -> Response:
         if obj.redirect is not None:
             obj.close()
             raise WebsiteRedirect(obj.redirect)
@@ -311,7 +308,7 @@ class ObjectAnswers:
         return responses.text_response(status, self.extra)
 
 
-def _sent_span(obj: S3Object) -> tuple[int, int, int] | None:
+def _sent_span(obj: base.S3Object) -> tuple[int, int, int] | None:
     """The first and last byte and the size a Content-Range says were sent,
     or None for no (or an unreadable) Content-Range."""
     match = _CONTENT_RANGE.match(obj.headers.get("content-range", ""))
@@ -321,6 +318,6 @@ def _sent_span(obj: S3Object) -> tuple[int, int, int] | None:
     return first, last, size
 
 
-def _length(obj: S3Object) -> int | None:
+def _length(obj: base.S3Object) -> int | None:
     text = obj.headers.get("content-length", "")
     return int(text) if text.isdigit() else None

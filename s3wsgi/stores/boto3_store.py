@@ -18,23 +18,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 
 from ..http.conditions import range_header
 from ..observe.logs import Where, fault
-from .base import (
-    NOT_FOUND_CODES,
-    THROTTLED_CODES,
-    Budget,
-    Connection,
-    Listed,
-    Listing,
-    NotFound,
-    NotModified,
-    ObjectRequest,
-    PreconditionFailed,
-    RangeNotSatisfiable,
-    S3Object,
-    StoreError,
-    UpstreamError,
-    forwarded_headers,
-)
+from . import base
 from .shared import Body, PerProcess, parse_s3_time
 
 if TYPE_CHECKING:
@@ -63,7 +47,7 @@ class _Conditions(TypedDict, total=False):
     IfUnmodifiedSince: datetime
 
 
-def client_config(connection: Connection) -> Config:
+def client_config(connection: base.Connection) -> Config:
     """botocore's configuration for one attempt per call."""
     # The options allow only botocore's styles; botocore refuses any other.
     style = cast("AddressingStyle | None", connection.addressing_style)
@@ -95,7 +79,11 @@ class BotoStore:
     """
 
     def __init__(
-        self, bucket: str, connection: Connection = Connection(), *, client: S3Client | None = None
+        self,
+        bucket: str,
+        connection: base.Connection = base.Connection(),
+        *,
+        client: S3Client | None = None,
     ):
         self.bucket = bucket
         self.chunk_size = connection.chunk_size
@@ -108,14 +96,14 @@ class BotoStore:
     def client(self) -> S3Client:
         return self._client.get()
 
-    def head(self, request: ObjectRequest) -> S3Object:
+    def head(self, request: base.ObjectRequest) -> base.S3Object:
         response = self._call("head_object", request)
         raw = response["ResponseMetadata"]["HTTPHeaders"]
-        return S3Object(200, forwarded_headers(raw), redirect=raw.get(_WEBSITE_REDIRECT))
+        return base.S3Object(200, base.forwarded_headers(raw), redirect=raw.get(_WEBSITE_REDIRECT))
 
     def list(
-        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
-    ) -> Listing:
+        self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
+    ) -> base.Listing:
         parameters: ListObjectsV2RequestTypeDef = {
             "Bucket": self.bucket,
             "Prefix": prefix,
@@ -132,18 +120,20 @@ class BotoStore:
         except Exception as error:
             raise self._transport_error(error, "list_objects_v2", prefix) from None
         objects = [
-            Listed(item["Key"], int(item.get("Size", 0)), parse_s3_time(item.get("LastModified")))
+            base.Listed(
+                item["Key"], int(item.get("Size", 0)), parse_s3_time(item.get("LastModified"))
+            )
             for item in response.get("Contents", ())
         ]
         folders = [item["Prefix"] for item in response.get("CommonPrefixes", ())]
-        return Listing(folders, objects, bool(response.get("IsTruncated")))
+        return base.Listing(folders, objects, bool(response.get("IsTruncated")))
 
     def presign(self, key: str, expires: int) -> str:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )
 
-    def get(self, request: ObjectRequest) -> S3Object:
+    def get(self, request: base.ObjectRequest) -> base.S3Object:
         response = self._call("get_object", request)
         metadata = response["ResponseMetadata"]
         stream = response["Body"]
@@ -157,22 +147,25 @@ class BotoStore:
             body.close()
             raise self._transport_error(error, "get_object", request.key) from None
         raw = metadata["HTTPHeaders"]
-        return S3Object(
-            metadata["HTTPStatusCode"], forwarded_headers(raw), body, raw.get(_WEBSITE_REDIRECT)
+        return base.S3Object(
+            metadata["HTTPStatusCode"],
+            base.forwarded_headers(raw),
+            body,
+            raw.get(_WEBSITE_REDIRECT),
         )
 
     @overload
     def _call(
-        self, operation: Literal["head_object"], request: ObjectRequest
+        self, operation: Literal["head_object"], request: base.ObjectRequest
     ) -> HeadObjectOutputTypeDef: ...
 
     @overload
     def _call(
-        self, operation: Literal["get_object"], request: ObjectRequest
+        self, operation: Literal["get_object"], request: base.ObjectRequest
     ) -> GetObjectOutputTypeDef: ...
 
     def _call(
-        self, operation: Literal["head_object", "get_object"], request: ObjectRequest
+        self, operation: Literal["head_object", "get_object"], request: base.ObjectRequest
     ) -> HeadObjectOutputTypeDef | GetObjectOutputTypeDef:
         client = self.client  # outside the try: a mistake in the options is no S3 fault
         try:
@@ -186,31 +179,31 @@ class BotoStore:
         except Exception as error:  # anything else: the answer never came whole
             raise self._transport_error(error, operation, request.key) from None
 
-    def _transport_error(self, error: Exception, operation: str, key: str) -> UpstreamError:
+    def _transport_error(self, error: Exception, operation: str, key: str) -> base.UpstreamError:
         timeout = isinstance(error, (ConnectTimeoutError, ReadTimeoutError))
-        failure = UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+        failure = base.UpstreamError(504 if timeout else 502, transport=True, retryable=True)
         return fault(failure, operation=operation, bucket=self.bucket, key=key, cause=error)
 
-    def _client_error(self, error: ClientError, operation: str, key: str) -> StoreError:
+    def _client_error(self, error: ClientError, operation: str, key: str) -> base.StoreError:
         details = error.response.get("Error", {})
         code = str(details.get("Code", ""))
         metadata = error.response.get("ResponseMetadata", {})
         status = metadata.get("HTTPStatusCode")
-        if code in NOT_FOUND_CODES:
+        if code in base.NOT_FOUND_CODES:
             where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
-            return fault(NotFound(), **where, status=status, code=code)
+            return fault(base.NotFound(), **where, status=status, code=code)
         if code in ("304", "NotModified"):
             headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return NotModified(forwarded_headers(headers))
+            return base.NotModified(base.forwarded_headers(headers))
         if code in ("412", "PreconditionFailed"):
-            return PreconditionFailed()
+            return base.PreconditionFailed()
         if code in ("416", "InvalidRange"):
             size = str(details.get("ActualObjectSize", ""))
-            return RangeNotSatisfiable(int(size) if size.isdigit() else None)
-        if code in THROTTLED_CODES:
-            failure = UpstreamError(503, retryable=True)
+            return base.RangeNotSatisfiable(int(size) if size.isdigit() else None)
+        if code in base.THROTTLED_CODES:
+            failure = base.UpstreamError(503, retryable=True)
         else:
-            failure = UpstreamError(502, retryable=isinstance(status, int) and status >= 500)
+            failure = base.UpstreamError(502, retryable=isinstance(status, int) and status >= 500)
         return fault(
             failure,
             operation=operation,
@@ -223,7 +216,7 @@ class BotoStore:
         )
 
 
-def _parameters(request: ObjectRequest) -> _Conditions:
+def _parameters(request: base.ObjectRequest) -> _Conditions:
     """GetObject's and HeadObject's spelling of the request."""
     parameters: _Conditions = {}
     if request.range is not None:
@@ -239,7 +232,7 @@ def _parameters(request: ObjectRequest) -> _Conditions:
     return parameters
 
 
-def _make_client(connection: Connection) -> S3Client:
+def _make_client(connection: base.Connection) -> S3Client:
     # A session per client: boto3's default session is not safe to share
     # between threads while it makes clients.
     core = botocore.session.get_session()

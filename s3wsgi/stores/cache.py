@@ -31,19 +31,7 @@ from typing import cast
 
 from ..http.conditions import Conditions, EntityTag, byte_span, evaluate, parse_http_date
 from ..observe.observer import UNOBSERVED
-from .base import (
-    Budget,
-    Listing,
-    ListingStore,
-    NotFound,
-    NotModified,
-    ObjectRequest,
-    PreconditionFailed,
-    RangeNotSatisfiable,
-    S3Object,
-    Store,
-    UpstreamError,
-)
+from . import base
 
 # The options' defaults.
 DEFAULT_TTL = 60.0
@@ -102,7 +90,7 @@ class CachingStore:
 
     def __init__(
         self,
-        inner: Store,
+        inner: base.Store,
         *,
         max_bytes: int,
         ttl: float = DEFAULT_TTL,
@@ -141,23 +129,27 @@ class CachingStore:
         return entry is not None and entry.data is not None and self._clock() < entry.expires
 
     def list(
-        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
-    ) -> Listing:
-        inner = cast(ListingStore, self.inner)  # s3wsgi's stores can list (a ready one may not)
+        self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
+    ) -> base.Listing:
+        inner = cast(
+            base.ListingStore, self.inner
+        )  # s3wsgi's stores can list (a ready one may not)
         return inner.list(prefix, after=after, limit=limit, budget=budget)
 
     def presign(self, key: str, expires: int) -> str:
-        inner = cast(ListingStore, self.inner)  # s3wsgi's stores can sign (a ready one may not)
+        inner = cast(
+            base.ListingStore, self.inner
+        )  # s3wsgi's stores can sign (a ready one may not)
         return inner.presign(key, expires)
 
-    def head(self, request: ObjectRequest) -> S3Object:
+    def head(self, request: base.ObjectRequest) -> base.S3Object:
         entry, _ = self._validated(request, fill=False)
         if entry is None or entry.data is None:
             return self.inner.head(request)
         _evaluate(entry, request)
-        return S3Object(200, entry.headers, redirect=entry.redirect)
+        return base.S3Object(200, entry.headers, redirect=entry.redirect)
 
-    def get(self, request: ObjectRequest) -> S3Object:
+    def get(self, request: base.ObjectRequest) -> base.S3Object:
         entry, streaming = self._validated(request, fill=True)
         if streaming is not None:
             # Read to decide that the object is too large to keep.
@@ -169,8 +161,8 @@ class CachingStore:
         return _answer(entry, request)
 
     def _validated(
-        self, request: ObjectRequest, *, fill: bool
-    ) -> tuple[_Entry | None, S3Object | None]:
+        self, request: base.ObjectRequest, *, fill: bool
+    ) -> tuple[_Entry | None, base.S3Object | None]:
         """The key's entry, fresh or just revalidated, or None; and, for the
         one request that read a too large object, that object's answer."""
         key = request.key
@@ -203,29 +195,29 @@ class CachingStore:
             flight.done.set()
 
     def _fetch(
-        self, request: ObjectRequest, stale: _Entry | None
-    ) -> tuple[_Entry | None, S3Object | None]:
+        self, request: base.ObjectRequest, stale: _Entry | None
+    ) -> tuple[_Entry | None, base.S3Object | None]:
         """One GetObject: conditional for a stale entry, else the whole object."""
         key = request.key
         try:
             if stale is not None and stale.data is not None and stale.etag:
                 try:
-                    revalidation = ObjectRequest(
+                    revalidation = base.ObjectRequest(
                         key, if_none_match=stale.etag, budget=request.budget
                     )
                     obj = self.inner.get(revalidation)
-                except NotModified:
+                except base.NotModified:
                     with self._lock:
                         stale.expires = self._clock() + self.ttl
                     return stale, None
             else:
-                obj = self.inner.get(ObjectRequest(key, budget=request.budget))
-        except NotFound:
+                obj = self.inner.get(base.ObjectRequest(key, budget=request.budget))
+        except base.NotFound:
             self._forget(key)
             raise
         return self._keep(key, obj)
 
-    def _keep(self, key: str, obj: S3Object) -> tuple[_Entry, S3Object | None]:
+    def _keep(self, key: str, obj: base.S3Object) -> tuple[_Entry, base.S3Object | None]:
         size = obj.size
         if obj.status != 200 or size is None or size > min(self.max_object_bytes, self.max_bytes):
             entry = _Entry(obj.headers, None, self._clock() + self.ttl, key)
@@ -236,7 +228,7 @@ class CachingStore:
         finally:
             obj.close()
         if len(data) != size:
-            raise UpstreamError(502)  # S3 sent a body of another length than it said
+            raise base.UpstreamError(502)  # S3 sent a body of another length than it said
         entry = _Entry(obj.headers, data, self._clock() + self.ttl, key, obj.redirect)
         self._put(key, entry)
         return entry, None
@@ -265,7 +257,7 @@ class CachingStore:
                 self.observer.cache_size(self._size)
 
 
-def _evaluate(entry: _Entry, request: ObjectRequest) -> None:
+def _evaluate(entry: _Entry, request: base.ObjectRequest) -> None:
     """Raise what S3 would for the request's validators (RFC 9110 §13.2.2)."""
     decision = evaluate(
         Conditions(
@@ -278,26 +270,26 @@ def _evaluate(entry: _Entry, request: ObjectRequest) -> None:
         entry.last_modified,
     )
     if decision == 412:
-        raise PreconditionFailed()
+        raise base.PreconditionFailed()
     if decision == 304:
-        raise NotModified(entry.headers)
+        raise base.NotModified(entry.headers)
 
 
 def _tags(tag: str | None) -> list[EntityTag] | None:
     return None if tag is None else [EntityTag(tag)]
 
 
-def _answer(entry: _Entry, request: ObjectRequest) -> S3Object:
+def _answer(entry: _Entry, request: base.ObjectRequest) -> base.S3Object:
     """GetObject's answer from a kept object: its conditions, then its range."""
     _evaluate(entry, request)
     data = entry.data or b""
     if request.range is None:
-        return S3Object(200, entry.headers, (data,), entry.redirect)
+        return base.S3Object(200, entry.headers, (data,), entry.redirect)
     span = byte_span(request.range, len(data))
     if span is None:
-        raise RangeNotSatisfiable(len(data))
+        raise base.RangeNotSatisfiable(len(data))
     start, end = span
     headers = dict(entry.headers)
     headers["content-length"] = str(end - start + 1)
     headers["content-range"] = f"bytes {start}-{end}/{len(data)}"
-    return S3Object(206, headers, (data[start : end + 1],))
+    return base.S3Object(206, headers, (data[start : end + 1],))

@@ -31,22 +31,7 @@ import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
 from ..observe.logs import Where, fault
-from .base import (
-    NOT_FOUND_CODES,
-    THROTTLED_CODES,
-    Budget,
-    Connection,
-    Listed,
-    Listing,
-    NotFound,
-    NotModified,
-    ObjectRequest,
-    PreconditionFailed,
-    RangeNotSatisfiable,
-    S3Object,
-    StoreError,
-    UpstreamError,
-)
+from . import base
 from .boto3_store import BotoStore
 from .shared import Body, PerProcess
 
@@ -109,7 +94,7 @@ class ObstoreStore:
     def __init__(
         self,
         bucket: str,
-        connection: Connection = Connection(),
+        connection: base.Connection = base.Connection(),
         *,
         credential_provider: S3CredentialProvider | None = None,
     ):
@@ -173,18 +158,18 @@ class ObstoreStore:
         store = self._store.get()
         return None if isinstance(store, ForkedRuntime) else store
 
-    def head(self, request: ObjectRequest) -> S3Object:
+    def head(self, request: base.ObjectRequest) -> base.S3Object:
         store = self._obstore()
         if store is None:
             return self._fallback.get().head(request)
         # A HEAD that, unlike obstore.head, also reports Content-Type & co.
         result = self._call(store, "head_object", request, {**_options(request), "head": True})
         headers = _headers(result, request)
-        return S3Object(200, headers, redirect=self._redirect(request, result))
+        return base.S3Object(200, headers, redirect=self._redirect(request, result))
 
     def list(
-        self, prefix: str, *, after: str | None, limit: int, budget: Budget | None = None
-    ) -> Listing:
+        self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
+    ) -> base.Listing:
         store = self._obstore()
         if store is None:
             return self._fallback.get().list(prefix, after=after, limit=limit, budget=budget)
@@ -200,10 +185,10 @@ class ObstoreStore:
         )
         entries = [entry for entry in entries if after is None or entry[0] > after]
         page = entries[:limit]
-        return Listing(
+        return base.Listing(
             [key for key, item in page if item is None],
             [
-                Listed(key, int(item["size"]), item["last_modified"])
+                base.Listed(key, int(item["size"]), item["last_modified"])
                 for key, item in page
                 if item is not None
             ],
@@ -216,7 +201,7 @@ class ObstoreStore:
             return self._boto3.get().presign(key, expires)
         return obstore.sign(store, "GET", key, timedelta(seconds=expires))
 
-    def _redirect(self, request: ObjectRequest, result: GetResult) -> str | None:
+    def _redirect(self, request: base.ObjectRequest, result: GetResult) -> str | None:
         """An object's website redirect location: obstore does not report
         it, so an empty object (what such redirects are) is asked about
         through boto3, once."""
@@ -224,12 +209,14 @@ class ObstoreStore:
             return None
         try:
             return (
-                self._boto3.get().head(ObjectRequest(request.key, budget=request.budget)).redirect
+                self._boto3.get()
+                .head(base.ObjectRequest(request.key, budget=request.budget))
+                .redirect
             )
-        except StoreError:
+        except base.StoreError:
             return None
 
-    def get(self, request: ObjectRequest) -> S3Object:
+    def get(self, request: base.ObjectRequest) -> base.S3Object:
         store = self._obstore()
         if store is None:
             return self._fallback.get().get(request)
@@ -248,7 +235,7 @@ class ObstoreStore:
                 result = self._call(store, "get_object", request, _options(request))
             except _WrongPart:
                 log.error("%s: the S3 server sent a part other than asked, twice", request.key)
-                raise UpstreamError(502) from None
+                raise base.UpstreamError(502) from None
         start, end = result.range
         headers = _headers(result, request)
         if end - start <= self.chunk_size:
@@ -268,10 +255,10 @@ class ObstoreStore:
                 body.close()
                 raise self._error(error, "get_object", request.key) from None
         status = 206 if request.range is not None else 200
-        return S3Object(status, headers, body, self._redirect(request, result))
+        return base.S3Object(status, headers, body, self._redirect(request, result))
 
     def _call(
-        self, store: S3Store, operation: str, request: ObjectRequest, options: GetOptions
+        self, store: S3Store, operation: str, request: base.ObjectRequest, options: GetOptions
     ) -> GetResult:
         try:
             return obstore.get(store, request.key, options=options)
@@ -279,9 +266,9 @@ class ObstoreStore:
             # S3 answered 304 to this one tag, so it is the object's ETag;
             # obstore hides the rest of S3's 304 headers.
             tag = request.if_none_match
-            raise NotModified({"etag": tag} if tag else {}) from None
+            raise base.NotModified({"etag": tag} if tag else {}) from None
         except PreconditionError:
-            raise PreconditionFailed() from None
+            raise base.PreconditionFailed() from None
         except Exception as error:  # obstore's errors, and its Rust panics
             if request.range is not None:
                 text = str(error)
@@ -293,7 +280,7 @@ class ObstoreStore:
                     raise _WrongPart(None) from None
             raise self._error(error, operation, request.key) from None
 
-    def _error(self, error: Exception, operation: str, key: str) -> StoreError:
+    def _error(self, error: Exception, operation: str, key: str) -> base.StoreError:
         text = str(error)
         status_match = _STATUS.search(text)
         status = int(status_match.group(1)) if status_match else None
@@ -301,21 +288,21 @@ class ObstoreStore:
         code = code_match.group(1) if code_match else ""
         # A HeadObject error has no body, so no code at all.
         where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
-        if status in (403, 404) and (code in NOT_FOUND_CODES or not code):
-            return fault(NotFound(), **where, status=status, code=code)
+        if status in (403, 404) and (code in base.NOT_FOUND_CODES or not code):
+            return fault(base.NotFound(), **where, status=status, code=code)
         if status == 416:
             size = _ACTUAL_SIZE.search(text)
-            return RangeNotSatisfiable(int(size.group(1)) if size else None)
-        if status == 503 or code in THROTTLED_CODES:
-            failure = UpstreamError(503, retryable=True)
+            return base.RangeNotSatisfiable(int(size.group(1)) if size else None)
+        if status == 503 or code in base.THROTTLED_CODES:
+            failure = base.UpstreamError(503, retryable=True)
         elif status is not None:
-            failure = UpstreamError(502, retryable=status >= 500)
+            failure = base.UpstreamError(502, retryable=status >= 500)
         else:
             # No status: no answer at all. reqwest's error kinds, in obstore's
             # debug text: a connect or read timeout is a gateway timeout; a
             # refused or reset connection is not.
             timeout = "kind: Timeout" in text or "TimedOut" in text
-            failure = UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+            failure = base.UpstreamError(504 if timeout else 502, transport=True, retryable=True)
             return fault(failure, **where, cause=error)
         message = _MESSAGE.search(text)
         request_id = _REQUEST_ID.search(text)
@@ -334,7 +321,7 @@ def _nothing() -> None:
     Rust stream, which closes its connection at once."""
 
 
-def _options(request: ObjectRequest) -> GetOptions:
+def _options(request: base.ObjectRequest) -> GetOptions:
     """obstore's spelling of the request."""
     options: GetOptions = {}
     if request.range is not None:
@@ -365,7 +352,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _headers(result: GetResult, request: ObjectRequest) -> dict[str, str]:
+def _headers(result: GetResult, request: base.ObjectRequest) -> dict[str, str]:
     """The allowlisted headers S3 sent, rebuilt from obstore's metadata, in
     the order of FORWARDED_HEADERS."""
     meta = result.meta
