@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -202,7 +203,25 @@ def test_large_object_is_read_whole(site):
     assert download_large(site) == (200, len(LARGE), LARGE_SHA256)
 
 
+def download_large_when_free(site: str) -> tuple[int, int, str]:
+    """As a download manager does: a 503 with Retry-After means "come back
+    then", not failure (RFC 9110 §15.6.4, §10.2.3). The site's server has 8
+    threads and s3wsgi's bound keeps some of them for the host app
+    (docs/safety.rst), so twenty at once are more than it takes in: on a
+    busy machine some are refused, and a refusal must be a clean 503."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        answer = requests.get(site + "/docs/large.bin", timeout=TIMEOUT)
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            break
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        assert len(answer.content) < 100, "a refusal carries no part of the object"
+        time.sleep(int(answer.headers["Retry-After"]))
+    received = answer.content
+    return answer.status_code, len(received), hashlib.sha256(received).hexdigest()
+
+
 def test_twenty_concurrent_downloads_all_complete(site):
     with ThreadPoolExecutor(max_workers=20) as pool:
-        results = list(pool.map(download_large, [site] * 20))
+        results = list(pool.map(download_large_when_free, [site] * 20))
     assert results == [(200, len(LARGE), LARGE_SHA256)] * 20
