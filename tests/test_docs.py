@@ -18,7 +18,7 @@ from s3wsgi.options import FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_COMMAND = "python3 -m pip install -e '.[demo]' && s3wsgi demo"
-TEST_COMMAND = "python3 -m pip install --upgrade tox && python3 -m tox"
+TEST_COMMAND = "python3 -m pip install --upgrade tox tox-uv && python3 -m tox"
 VIRTUALENV = "python3 -m venv .venv && . .venv/bin/activate"
 
 PAGES = [
