@@ -7,7 +7,14 @@ import uuid
 
 import pytest
 from sample_site import fill_bucket
-from server_process import GUNICORN_SETUPS, UWSGI_SETUPS, ServerProcess, Setup, served_environ
+from server_process import (
+    GUNICORN_SETUPS,
+    THREADS,
+    UWSGI_SETUPS,
+    ServerProcess,
+    Setup,
+    served_environ,
+)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +38,17 @@ class Servers:
     def start(self, setup: Setup, **environ: str) -> ServerProcess:
         """The app served as ``setup`` says, ``environ`` added to its environment."""
         log = self.folder / f"{setup.id}-{len(self.started)}.log"
+        # The middleware told the worker's threads, as docs/deployment.rst
+        # says, and its bound on S3 requests as wide as them: it counts turns
+        # but can refuse none, since a worker never has more requests than
+        # threads. The default bound (3 of 4) keeps a thread for the app, and
+        # on a machine too busy for S3 to answer within its grace it answers
+        # 503 to a fourth S3 request (docs/safety.rst, tests/test_safety.py):
+        # here, where clients count every answer that is not the expected one,
+        # that would be a failure that none of these tests is about.
+        threads = str(THREADS if setup.threaded else 1)
+        environ.setdefault("S3WSGI_SERVER_THREADS", threads)
+        environ.setdefault("S3WSGI_MAX_S3_REQUESTS", threads)
         environ = served_environ(self.bucket, self.endpoint, setup.store, **environ)
         server = ServerProcess(setup, environ, log)
         self.started.append(server)

@@ -250,7 +250,7 @@ def child_pids(pid: int) -> set[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as children:
             return {int(child) for child in children.read().split()}
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return set()
 
 
@@ -260,7 +260,7 @@ def alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat") as stat:
             # The state follows the command name, which is in parentheses.
             return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
         return False
 
 
