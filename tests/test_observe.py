@@ -498,3 +498,49 @@ def test_a_listing_is_counted_as_an_s3_list(observed, s3_client, bucket):
     assert fetch(url, "/docs/files/")[0] == 200
     metrics = Scrape(url)
     assert metrics("s3wsgi_s3_requests_total", mount="/docs", operation="list", outcome="ok") == 1
+
+
+def test_mounts_sharing_one_store_count_each_its_own(make_middleware, serve, registry, proxy):
+    # Two sites of one bucket share one store (its cache and its breaker):
+    # what it does for a request counts for that request's mount, and its
+    # breaker's state shows under both.
+    shared = {"cache_max_bytes": 1 << 20, "breaker_failures": 2, "breaker_cooldown": 30.0}
+    app = make_middleware(
+        mounts={"/docs": {}, "/manual": {}},
+        metrics=registry,
+        variants=False,
+        **faulty(proxy, **shared),
+    )
+    docs, manual = sorted(app.mounts, key=lambda mount: mount.prefix)
+    assert docs.store is manual.store  # one store, as docs/hosted.rst says
+    url = serve(Endpoints(app, mounts=app.mounts, metrics_path="/metrics", registry=registry))
+
+    assert fetch(url, "/docs/digits.txt")[0] == 200  # miss
+    assert fetch(url, "/docs/digits.txt")[0] == 200  # hit
+    assert fetch(url, "/docs/nothing.txt")[0] == 404
+    assert fetch(url, "/manual/style.css")[0] == 200  # miss
+    metrics = Scrape(url)
+    s3 = "s3wsgi_s3_requests_total"
+    assert metrics(s3, mount="/docs", operation="get", outcome="ok") == 1
+    assert metrics(s3, mount="/docs", operation="get", outcome="not_found") == 1
+    assert metrics(s3, mount="/docs", operation="head", outcome="not_found") == 1
+    assert metrics(s3, mount="/manual", operation="get", outcome="ok") == 1
+    assert metrics.total(s3, mount="/manual") == 1
+    lookups = "s3wsgi_cache_lookups_total"
+    assert metrics(lookups, mount="/docs", result="hit") == 1
+    assert metrics(lookups, mount="/manual", result="hit") == 0
+    assert metrics(lookups, mount="/manual", result="miss") == 1
+    # digits.txt twice, nothing.txt and the folder check's nothing.txt/index.html
+    assert metrics.total(lookups, mount="/docs") == 4
+
+    proxy.set("refuse")
+    # Two refused attempts open the breaker, which refuses the third.
+    assert fetch(url, "/manual/index.html")[0] == 503
+    assert fetch(url, "/docs/index.html")[0] == 503  # refused by the open breaker
+    metrics = Scrape(url)
+    assert metrics(s3, mount="/manual", operation="get", outcome="error") == 2
+    assert metrics(s3, mount="/docs", operation="get", outcome="error") == 0
+    assert metrics("s3wsgi_breaker_refused_total", mount="/manual") == 1
+    assert metrics("s3wsgi_breaker_refused_total", mount="/docs") == 1
+    for mount in ("/docs", "/manual"):
+        assert metrics("s3wsgi_breaker_state", mount=mount) == 2  # open, for both

@@ -17,6 +17,7 @@ from wsgiref.types import WSGIEnvironment
 
 if TYPE_CHECKING:
     from ..stores.base import Budget
+    from .observer import Observer
 
 _local = threading.local()
 
@@ -24,11 +25,14 @@ _local = threading.local()
 class Request:
     """One client request while the middleware answers it."""
 
-    __slots__ = ("environ", "started", "s3_seconds", "cache")
+    __slots__ = ("environ", "started", "observer", "s3_seconds", "cache")
 
-    def __init__(self, environ: WSGIEnvironment | None, started: float):
+    def __init__(
+        self, environ: WSGIEnvironment | None, started: float, observer: Observer | None = None
+    ):
         self.environ = environ
         self.started = started
+        self.observer = observer  # the observer of the mount answering it
         self.s3_seconds = 0.0
         self.cache: str | None = None
 

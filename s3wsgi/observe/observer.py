@@ -7,6 +7,11 @@ check); with ``metrics`` it counts (:mod:`s3wsgi.observe.metrics`), with
 ``server_timing`` it adds the ``Server-Timing`` header
 (:mod:`s3wsgi.observe.timing`). A store that no mount watches has
 :data:`UNOBSERVED`, which counts nothing.
+
+Mounts of one bucket share one store (its cache and its circuit breaker
+too): the store keeps the first mount's observer, and each call it makes
+counts for the mount whose request it is answering; its breaker's state and
+its cache's size show under every mount that shares it.
 """
 
 from __future__ import annotations
@@ -55,14 +60,34 @@ class Observer:
         self.max_attempts = max_attempts
         self.attempt_seconds = attempt_seconds
         self.watching = metrics is not None or server_timing
-        # time.monotonic() when S3 last answered a request of this mount.
+        # time.monotonic() when S3 last answered through this mount's store.
         self.last_answer: float | None = None
+        # The observers of every mount whose store is this one's.
+        self.sharing: list[Observer] = [self]
+
+    def share(self, other: Observer) -> None:
+        """``other``'s mount reads through this one's store."""
+        if other.sharing is self.sharing:
+            return
+        for observer in other.sharing:
+            self.sharing.append(observer)
+            observer.sharing = self.sharing
+
+    def _current(self) -> Observer:
+        """Whom the store's call counts for: the mount whose request is
+        running, if it shares this store; else this observer's."""
+        request = context.request()
+        if request is not None:
+            mount = request.observer
+            if mount is not None and mount.sharing is self.sharing:
+                return mount
+        return self
 
     # -- the middleware's --
 
     def begin(self, environ: WSGIEnvironment | None) -> context.Request:
         """A claimed request starts: its S3 requests count for it from now."""
-        request = context.Request(environ, time.perf_counter())
+        request = context.Request(environ, time.perf_counter(), self)
         context.set_request(request)
         return request
 
@@ -106,21 +131,27 @@ class Observer:
 
     def breaker_refused(self) -> None:
         """The open circuit breaker answered for S3."""
-        if self.metrics is not None:
-            self.metrics.breaker_refused()
+        metrics = self._current().metrics
+        if metrics is not None:
+            metrics.breaker_refused()
 
     def breaker_state(self, state: str) -> None:
-        if self.metrics is not None:
-            self.metrics.breaker(state)
+        """The store's breaker changed state: so it did for every mount."""
+        for observer in self.sharing:
+            if observer.metrics is not None:
+                observer.metrics.breaker(state)
 
     def _s3_request(self, operation: str, outcome: str, elapsed: float) -> None:
         if outcome in ANSWERED:
-            self.last_answer = time.monotonic()
+            now = time.monotonic()
+            for observer in self.sharing:
+                observer.last_answer = now
         request = context.request()
         if request is not None:
             request.s3_seconds += elapsed
-        if self.metrics is not None:
-            self.metrics.s3_request(operation, outcome, elapsed)
+        metrics = self._current().metrics
+        if metrics is not None:
+            metrics.s3_request(operation, outcome, elapsed)
 
     # -- the object cache's --
 
@@ -129,17 +160,22 @@ class Observer:
         request = context.request()
         if request is not None:
             request.cache = result
-        if self.metrics is not None:
-            self.metrics.cache_lookup(result)
+        metrics = self._current().metrics
+        if metrics is not None:
+            metrics.cache_lookup(result)
 
     def cache_evicted(self) -> None:
-        if self.metrics is not None:
-            self.metrics.cache_evicted()
+        """An object made room for another, which the current request read."""
+        metrics = self._current().metrics
+        if metrics is not None:
+            metrics.cache_evicted()
 
     def cache_size(self, size: int) -> None:
-        """What the kept objects occupy now, in bytes."""
-        if self.metrics is not None:
-            self.metrics.cache_bytes.set(size)
+        """What the kept objects occupy now, in bytes (for every mount that
+        shares the cache)."""
+        for observer in self.sharing:
+            if observer.metrics is not None:
+                observer.metrics.cache_bytes.set(size)
 
 
 # The observer of a store that no mount watches: it counts nothing.
@@ -169,14 +205,19 @@ def watch(mount: Mount) -> Observer:
         max_attempts=options.max_attempts,
         attempt_seconds=options.connect_timeout + options.read_timeout,
     )
-    # Any store: the wrappers in its chain are found by their attributes.
+    # Any store: the wrappers in its chain (the cache, the resilient store and
+    # its breaker) are found by their attributes. One another mount watches
+    # already is shared with it.
     store: Any = mount.store
     while store is not None:
-        if isinstance(getattr(store, "observer", None), Observer):  # cache, resilient store
-            store.observer = observer
         breaker = getattr(store, "breaker", None)
+        for part in (store, breaker):
+            watching = getattr(part, "observer", None)
+            if watching is UNOBSERVED and part is not None:
+                part.observer = observer
+            elif isinstance(watching, Observer):
+                watching.share(observer)
         if breaker is not None and isinstance(getattr(breaker, "observer", None), Observer):
-            breaker.observer = observer
             observer.breaker_state(breaker.state)
         store = getattr(store, "inner", None)
     return observer
