@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from appserver import AppServer
+from faultproxy import FaultProxy
 from sample_site import fill_bucket, host_app
 
 # Never reach a real account from the tests, whatever the machine has.
@@ -59,6 +61,16 @@ def stored(s3_client, bucket):
         return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     return read
+
+
+@pytest.fixture
+def proxy(s3_endpoint):
+    """A :class:`faultproxy.FaultProxy` in front of moto's server: what S3
+    does is set per test (``proxy.set("stall")``); ``proxy.url`` is the
+    endpoint to give the middleware."""
+    parts = urlsplit(s3_endpoint)
+    with FaultProxy((parts.hostname, parts.port)) as proxy:
+        yield proxy
 
 
 @pytest.fixture(params=["boto3", "obstore"])

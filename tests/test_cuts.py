@@ -10,7 +10,6 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
-from faultproxy import FaultProxy
 
 BIG = os.urandom(2 * 1024 * 1024)
 
@@ -28,13 +27,6 @@ def fetch(url: str, path: str, method: str = "GET", headers=None):
             return response.status, error.partial, True
     finally:
         connection.close()
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -88,13 +88,6 @@ def big_bucket(bucket, s3_client):
 
 
 @pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
-
-
-@pytest.fixture
 def via_proxy(make_middleware, big_bucket, proxy, serve):
     """Base URL of the middleware, reaching moto's server through the proxy."""
     return serve(

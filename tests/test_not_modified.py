@@ -5,21 +5,12 @@ counting the S3 requests through a pass-through proxy."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 import requests
 from faultproxy import FaultProxy
 
 CACHE_CONTROL = "public, max-age=3600"
 EXPIRES = "Thu, 01 Jan 2099 00:00:00 GMT"
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -71,13 +71,6 @@ def registry():
 
 
 @pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
-
-
-@pytest.fixture
 def canned():
     with CannedS3(503, "SlowDown") as server:
         yield server

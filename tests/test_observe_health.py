@@ -11,10 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
-from faultproxy import FaultProxy
 from prometheus_client import CollectorRegistry
 from test_observe import Scrape, fetch
 
@@ -24,13 +22,6 @@ from s3wsgi.observe.endpoints import Endpoints
 @pytest.fixture
 def registry():
     return CollectorRegistry()
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-from faultproxy import FaultProxy
 
 THREADS = 8
 CONNECT_TIMEOUT = 0.5
@@ -40,13 +39,6 @@ def fetch(url: str, path: str, method: str = "GET", headers=None):
         return response.status, headers, body, time.monotonic() - started
     finally:
         connection.close()
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import brotli
 import pytest
-from faultproxy import FaultProxy
 
 from s3wsgi.publish import publish
 
@@ -46,13 +45,6 @@ def site(tmp_path, s3_client, bucket):
     (folder / "tiny.txt").write_bytes(b"too small to compress")
     publish(folder, bucket=bucket, key_prefix="site", client=s3_client)
     return folder
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    parts = urlsplit(s3_endpoint)
-    with FaultProxy((parts.hostname, parts.port)) as proxy:
-        yield proxy
 
 
 @pytest.fixture
