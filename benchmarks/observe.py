@@ -29,15 +29,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import run  # noqa: E402  (benchmarks/run.py: nginx as S3, wrk, CPU time)
 
 BUCKET = "bench"
 KEY = "10k.bin"
@@ -55,38 +55,6 @@ SETUPS = {
     "cache-again": ("fast store, cache warm (control)", {"cache_max_bytes": 64 << 20}),
 }
 PAIRS = (("off", "on"), ("cache-off", "cache-on"), ("cache-off", "cache-again"))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-NGINX_CONF = """\
-{user}
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
-    client_body_temp_path {work}/body;
-    proxy_temp_path {work}/proxy;
-    fastcgi_temp_path {work}/fastcgi;
-    uwsgi_temp_path {work}/uwsgi;
-    scgi_temp_path {work}/scgi;
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
 
 
 def host_app(environ, start_response):
@@ -117,7 +85,7 @@ def serve(setup: str, port: int, s3_url: str) -> None:
     import waitress
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    os.environ.update(ENVIRONMENT)
+    os.environ.update(run.BENCH_ENV)
     waitress.serve(
         build_app(setup, s3_url),
         host="127.0.0.1",
@@ -128,109 +96,40 @@ def serve(setup: str, port: int, s3_url: str) -> None:
     )
 
 
-def find_program(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-
-
-def ensure_tools() -> None:
-    missing = [tool for tool in ("wrk", "nginx") if not find_program(tool)]
-    if missing:
-        packages = ["nginx-light" if tool == "nginx" else tool for tool in missing]
-        print(f"installing {' '.join(packages)} (apt-get) ...", flush=True)
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float = 30.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def nginx_s3(work: str, root: str):
-    port = free_port()
-    conf = os.path.join(work, "nginx.conf")
-    with open(conf, "w") as file:
-        user = "user root;" if os.geteuid() == 0 else ""
-        file.write(NGINX_CONF.format(user=user, work=work, root=root, port=port))
-    process = subprocess.Popen(
-        [find_program("nginx"), "-c", conf, "-p", work, "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/{BUCKET}/{KEY}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def server(setup: str, s3_url: str):
-    port = free_port()
+    port = run.free_port()
     process = subprocess.Popen(
         [sys.executable, __file__, "--serve", setup, "--port", str(port), "--s3", s3_url],
-        env={**os.environ, **ENVIRONMENT},
+        env={**os.environ, **run.BENCH_ENV},
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{url}/")
+        run.wait_for(f"{url}/")
         yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as file:
-        fields = file.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def wrk(url: str, seconds: float) -> tuple[float, int, int]:
-    """req/s, requests, and errors of one run."""
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(round(seconds), 1)}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|timeout) (\d+)", out))
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), requests, errors
-
-
 def measure(setup: str, s3_url: str, seconds: float, expected: bytes) -> dict:
     with server(setup, s3_url) as (url, pid):
         target = f"{url}{PREFIX}/{KEY}"
-        assert wait_for(target) == expected, "the answer is not the object"
-        wrk(target, 1)  # warm-up: connections, and the cache
-        before = cpu_seconds(pid)
-        rps, requests, errors = wrk(target, seconds)
-        cpu = cpu_seconds(pid) - before
-    return {"rps": rps, "cpu_ms": 1000 * cpu / max(requests, 1), "errors": errors}
+        assert run.wait_for(target) == expected, "the answer is not the object"
+        run.wrk(target, 1, CONNECTIONS)  # warm-up: connections, and the cache
+        before = run.cpu_seconds(pid)
+        result = run.wrk(target, seconds, CONNECTIONS)
+        cpu = run.cpu_seconds(pid) - before
+    return {
+        "rps": result["rps"],
+        "cpu_ms": 1000 * cpu / max(result["requests"], 1),
+        "errors": result["non_2xx"] + result["socket_errors"],
+    }
 
 
 def in_process(setup: str, s3_url: str, count: int) -> float:
     """Microseconds per request through the middleware alone, called in a loop."""
-    os.environ.update(ENVIRONMENT)
+    os.environ.update(run.BENCH_ENV)
     options = dict(SETUPS[setup][1])
     if options.get("metrics"):
         from prometheus_client import CollectorRegistry
@@ -343,14 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.serve, args.port, args.s3)
         return 0
-    ensure_tools()
+    run.ensure_tools(modules=())  # s3wsgi and its extras: see the docstring
     with tempfile.TemporaryDirectory() as work:
         root = os.path.join(work, "root")
         os.makedirs(os.path.join(root, BUCKET))
         body = os.urandom(SIZE)
         with open(os.path.join(root, BUCKET, KEY), "wb") as file:
             file.write(body)
-        with nginx_s3(work, root) as s3_url:
+        with run.nginx_s3(work, root) as (s3_url, _):
             rounds: dict[tuple[str, str], list[dict[str, dict]]] = {pair: [] for pair in PAIRS}
             for number in range(args.rounds):
                 print(f"round {number + 1} of {args.rounds} ...", flush=True)

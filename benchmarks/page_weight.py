@@ -50,7 +50,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from publish import BENCH_ENV, generate_site, moto_s3  # noqa: E402
+from publish import generate_site  # noqa: E402
+from run import BENCH_ENV, moto_s3  # noqa: E402
 
 BROWSER = "gzip, deflate, br, zstd"
 _LINK = re.compile(r'(?:href|src)="([^"#?]+)"')

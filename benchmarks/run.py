@@ -195,14 +195,16 @@ def serve(setup: str, server: str, port: int, s3_url: str, root: str) -> None:
 # --- tools and the S3 server ---
 
 
-def ensure_tools() -> None:
+def ensure_tools(
+    modules: tuple[str, ...] = ("whitenoise", "flask", "waitress", "gunicorn", "obstore"),
+) -> None:
+    """wrk and nginx (apt-get), and the Python ``modules`` the setups need (pip)."""
     missing = [tool for tool in ("wrk", "nginx") if not find_program(tool)]
     if missing:
         print(f"installing {' '.join(missing)} (apt-get) ...", flush=True)
         packages = ["nginx-light" if tool == "nginx" else tool for tool in missing]
         subprocess.run(["apt-get", "update", "-qq"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True)
-    modules = ("whitenoise", "flask", "waitress", "gunicorn", "obstore")
     wanted = [module for module in modules if not has_module(module)]
     if wanted:
         print(f"installing {' '.join(wanted)} (pip) ...", flush=True)
@@ -223,13 +225,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(url: str, timeout: float = 30.0) -> None:
+def wait_for(url: str, timeout: float = 30.0) -> bytes:
+    """The body of ``url``'s first answer, once a server answers there."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
-                answer.read()
-            return
+                return answer.read()
         except OSError:
             if time.monotonic() > deadline:
                 raise
