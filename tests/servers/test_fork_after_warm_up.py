@@ -14,7 +14,7 @@ import re
 from collections import Counter
 
 import pytest
-from server_process import Setup
+from server_process import ServerProcess, Setup
 from traffic import Tally, drive
 
 PER_WORKER = 40
@@ -46,8 +46,10 @@ def every_worker_answers(workers: set[int]):
     return enough
 
 
-@pytest.mark.parametrize("setup", FORKED_AFTER_WARM_UP, ids=lambda setup: setup.id)
-def test_obstore_used_before_the_fork_falls_back_to_boto3_once_per_worker(start_server, setup):
+def served_right_by_every_worker(start_server, setup: Setup) -> tuple[ServerProcess, set[int]]:
+    """The app warmed up before the fork, then each worker's answers to
+    ``PER_WORKER`` requests on new connections, all right; the server
+    stopped (its log complete) and its workers."""
     server = start_server(setup, SERVED_APP_WARM_UP="1")
     workers = server.workers()
     tally = drive(
@@ -58,9 +60,14 @@ def test_obstore_used_before_the_fork_falls_back_to_boto3_once_per_worker(start_
         timeout=60,
     )
     server.stop()
-
     assert not tally.failures, f"{len(tally.failures)} wrong answers, e.g. {tally.failures[:3]}"
     assert all(tally.by_worker[pid] >= PER_WORKER for pid in workers), tally.by_worker
+    return server, workers
+
+
+@pytest.mark.parametrize("setup", FORKED_AFTER_WARM_UP, ids=lambda setup: setup.id)
+def test_obstore_used_before_the_fork_falls_back_to_boto3_once_per_worker(start_server, setup):
+    server, workers = served_right_by_every_worker(start_server, setup)
     fallbacks = Counter(
         pid
         for pid, message in s3wsgi_lines(server.log(), "WARNING")
@@ -77,17 +84,5 @@ def test_obstore_used_before_the_fork_falls_back_to_boto3_once_per_worker(start_
     ids=lambda setup: setup.id,
 )
 def test_boto3_used_before_the_fork_serves_in_every_worker_silently(start_server, setup):
-    server = start_server(setup, SERVED_APP_WARM_UP="1")
-    workers = server.workers()
-    tally = drive(
-        server.url,
-        until=every_worker_answers(workers),
-        keep_alive_clients=0,
-        new_connection_clients=4,
-        timeout=60,
-    )
-    server.stop()
-
-    assert not tally.failures, f"{len(tally.failures)} wrong answers, e.g. {tally.failures[:3]}"
-    assert all(tally.by_worker[pid] >= PER_WORKER for pid in workers), tally.by_worker
+    server, workers = served_right_by_every_worker(start_server, setup)
     assert s3wsgi_lines(server.log(), "WARNING") == []
