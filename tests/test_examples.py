@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import configparser
 import os
-import queue
 import re
-import signal
-import subprocess
 import sys
-import threading
-import time
 from importlib import resources
 from pathlib import Path
 
 import pytest
 import requests
 from paste.deploy import loadapp
+from running import Running
 
 from s3wsgi import S3App, S3Middleware
 from s3wsgi.cli.settings import SERVER_DEFAULTS
@@ -45,61 +41,11 @@ def environ(**variables: str) -> dict[str, str]:
     return {**base, **variables}
 
 
-class Process:
-    """A command running in the background, its output (stdout and stderr)
-    read line by line as it comes."""
-
-    def __init__(self, command: list[str], env: dict[str, str]):
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: re.Pattern, timeout: float = 60) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None and self.lines.empty():
-                    break
-                continue
-            self.output.append(line)
-            if match := pattern.search(line):
-                return match
-        raise AssertionError(f"no line matching {pattern.pattern!r} in {self.output!r}")
-
-    def stop(self) -> int:
-        """SIGTERM, as ``kill`` sends; the exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=20)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.reader.join(timeout=5)
-        self.process.stdout.close()
-
-
 @pytest.fixture(scope="module")
 def demo():
     """``s3wsgi demo`` as the README starts it, on its default port: the
     embedded S3's endpoint, as it prints it."""
-    process = Process([sys.executable, "-m", "s3wsgi", "demo"], environ())
+    process = Running([sys.executable, "-m", "s3wsgi", "demo"], environ(), cwd=ROOT)
     try:
         endpoint = process.wait_for(DEMO_BANNER).group(1)
         yield endpoint
@@ -119,7 +65,9 @@ def example_environ(endpoint: str) -> dict[str, str]:
 
 
 def test_the_standalone_example_serves_beside_the_demo_on_a_port_of_its_own(demo):
-    standalone = Process([sys.executable, str(EXAMPLES / "standalone.py")], example_environ(demo))
+    standalone = Running(
+        [sys.executable, str(EXAMPLES / "standalone.py")], example_environ(demo), cwd=ROOT
+    )
     try:
         # waitress says where it listens: the example's default port.
         url = standalone.wait_for(re.compile(r"Serving on (http://\S+)")).group(1)

@@ -5,15 +5,14 @@ prefix refused."""
 
 from __future__ import annotations
 
-import queue
 import re
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 from prometheus_client import CollectorRegistry
+from running import Running
 from test_observe import Scrape, fetch
 
 from s3wsgi.observe.endpoints import Endpoints
@@ -140,40 +139,15 @@ def test_endpoint_paths_a_mount_claims_are_refused(make_middleware, registry, pa
 # -- s3wsgi serve --
 
 
-class Serving:
+class Serving(Running):
     """``python -m s3wsgi serve ...`` in the background, its output read as it comes."""
 
     def __init__(self, *args: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "s3wsgi", "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
+        super().__init__([sys.executable, "-m", "s3wsgi", "serve", *args])
 
     def url(self, pattern: str) -> str:
         """The URL in the first line of output that matches ``pattern``."""
-        seen = []
-        while True:
-            line = self.lines.get(timeout=60)
-            seen.append(line)
-            match = re.search(pattern + r" (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                return match.group(1)
-            assert self.process.poll() is None, seen
-
-    def close(self) -> None:
-        self.process.terminate()
-        assert self.process.wait(timeout=20) == 0
-        self.reader.join(timeout=5)
-        self.process.stdout.close()
+        return self.wait_for(re.compile(pattern + r" (http://127\.0\.0\.1:\d+)")).group(1)
 
 
 @pytest.fixture
@@ -186,7 +160,10 @@ def serving():
 
     yield start
     for running in started:
-        running.close()
+        try:
+            assert running.stop() == 0
+        finally:
+            running.close()
 
 
 def test_serve_counts_in_metrics_and_checks_health_on_its_port(serving, bucket, s3_endpoint):

@@ -5,15 +5,12 @@ script apply, relative links lead to nested pages and to the unicode page."""
 from __future__ import annotations
 
 import json
-import queue
 import re
-import subprocess
 import sys
-import threading
-import time
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from running import Running
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -29,32 +26,12 @@ CURRENT_LINK_BACKGROUND = "rgb(232, 244, 248)"
 @pytest.fixture(scope="module")
 def docs_url():
     """``s3wsgi demo --port 0`` in a process of its own; the docs URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "s3wsgi", "demo", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout])
-    reader.start()
+    process = Running([sys.executable, "-m", "s3wsgi", "demo", "--port", "0"])
     try:
-        output = []
-        deadline = time.monotonic() + 60
-        while not (output and URL.search(output[-1])):
-            assert time.monotonic() < deadline and process.poll() is None, output
-            try:
-                output.append(lines.get(timeout=0.5))
-            except queue.Empty:
-                continue
-        yield URL.search(output[-1]).group(0)
+        yield process.wait_for(URL).group(0)
+        assert process.stop() == 0
     finally:
-        process.terminate()
-        status = process.wait(timeout=20)
-        reader.join(timeout=5)
-        process.stdout.close()
-    assert status == 0
+        process.close()
 
 
 def responses(driver) -> dict[str, int]:
