@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .integrations.django import S3WSGIMiddleware, django_response, wsgi_string
+from .http.paths import text_to_wsgi as wsgi_string
+from .integrations.django import S3WSGIMiddleware, django_response
 
 __all__ = ["S3WSGIMiddleware", "django_response", "wsgi_string"]

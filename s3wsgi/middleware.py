@@ -17,7 +17,14 @@ from .hosted import Redirects, Versions, WebsiteRedirect, is_navigation, website
 from .http import responses
 from .http.bodies import Watched
 from .http.encodings import choose
-from .http.paths import MAX_KEY_BYTES, BadPath, key_for, redirect_location, wsgi_to_text
+from .http.paths import (
+    MAX_KEY_BYTES,
+    BadPath,
+    key_for,
+    redirect_location,
+    text_to_wsgi,
+    wsgi_to_text,
+)
 from .http.responses import Response
 from .listing import render as render_listing
 from .objects import ObjectAnswers
@@ -154,7 +161,7 @@ class Mount:
         budget = Budget(self.options.request_deadline)
         fresh = getattr(self.store, "fresh", None)
         if fresh is not None and not self._routed and fresh(key):
-            return self._from_s3(environ, rest, text, budget)  # from memory: no S3 turn
+            return self._from_s3(environ, rest, text, key, budget)  # from memory: no S3 turn
         # A turn is worth waiting for only while one whole attempt still fits.
         waited = self.bulkhead.enter(max_wait=budget.seconds - self.attempt_seconds)
         if waited is None:
@@ -165,7 +172,7 @@ class Mount:
         answer = None
         started = time.monotonic()
         try:
-            answer = self._from_s3(environ, rest, text, budget)
+            answer = self._from_s3(environ, rest, text, key, budget)
             if answer is None or answer.status < 500:  # S3's pace, not its timeouts
                 self.bulkhead.answered(time.monotonic() - started)
         finally:
@@ -183,10 +190,12 @@ class Mount:
         versions): then even a cached object's answer may need S3."""
         return self.redirects is not None or self.versions is not None
 
-    def _from_s3(self, environ: Environ, rest: str, text: str, budget: Budget) -> Response | None:
+    def _from_s3(
+        self, environ: Environ, rest: str, text: str, key: str, budget: Budget
+    ) -> Response | None:
         """No exception of a store's escapes: a fault is a logged 5xx."""
         try:
-            return self._route(environ, rest, text, budget)
+            return self._route(environ, rest, text, key, budget)
         except OutOfTime:
             log.error("%s: the request's deadline leaves no time for S3; answering 504", text)
             return responses.error_response(HTTPStatus.GATEWAY_TIMEOUT, self.headers)
@@ -198,8 +207,11 @@ class Mount:
             log.exception("%s: answering from S3 failed", text)
             return responses.error_response(HTTPStatus.BAD_GATEWAY, self.headers)
 
-    def _route(self, environ: Environ, rest: str, text: str, budget: Budget) -> Response | None:
-        """Redirects, then the version, then the key's object."""
+    def _route(
+        self, environ: Environ, rest: str, text: str, key: str, budget: Budget
+    ) -> Response | None:
+        """Redirects, then the version, then the key's object. ``key`` is
+        the path's key without versions; a version names another."""
         if self.redirects is not None:
             target = self.redirects.target("/" + text, budget)
             if target is not None:
@@ -221,7 +233,7 @@ class Mount:
             if not slash:
                 return responses.redirect(self._location(environ, rest + "/"), self.headers)
             site = self.key_prefix + version + "/"
-        key = key_for(text, key_prefix=site, index_document=self.index_document)
+            key = key_for(text, key_prefix=site, index_document=self.index_document)
         try:
             return self._object(environ, site, key, budget)
         except WebsiteRedirect as redirect:
@@ -416,11 +428,6 @@ def store_for(options: Options) -> Store:
         cache_ttl=options.cache_ttl,
         cache_max_object_bytes=options.cache_max_object_bytes,
     )
-
-
-def text_to_wsgi(text: str) -> str:
-    """Text as PEP 3333 carries a path: its UTF-8 bytes, one character each."""
-    return text.encode("utf-8").decode("latin-1")
 
 
 class S3Middleware(Mount):

@@ -25,6 +25,11 @@ class BadPath(ValueError):
     """The request path cannot name a key: the client gets 400."""
 
 
+def text_to_wsgi(text: str) -> str:
+    """Text as PEP 3333 carries a path: its UTF-8 bytes, one character each."""
+    return text.encode("utf-8").decode("latin-1")
+
+
 def wsgi_to_text(value: str) -> str:
     """Decode a PEP 3333 "bytes-as-latin-1" string as the UTF-8 a browser sent."""
     try:

@@ -31,6 +31,7 @@ from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.utils.module_loading import import_string
 
 from ..http.bodies import close
+from ..http.paths import text_to_wsgi
 from ..http.responses import Response
 from ..middleware import Mount
 from ..options import Options
@@ -72,14 +73,14 @@ class S3WSGIMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         # Django decodes PATH_INFO to text; the core matches and maps WSGI's
         # latin-1 strings, so hand it the UTF-8 bytes in that form.
-        path_info = wsgi_string(request.path_info)
+        path_info = text_to_wsgi(request.path_info)
         rest = self.middleware.match(path_info)
         if rest is None:
             return self.get_response(request)
         environ = dict(
             request.META,
             PATH_INFO=path_info,
-            SCRIPT_NAME=wsgi_string(request.META.get("SCRIPT_NAME", "")),
+            SCRIPT_NAME=text_to_wsgi(request.META.get("SCRIPT_NAME", "")),
         )
         token = _current_request.set(request)
         try:
@@ -92,11 +93,6 @@ class S3WSGIMiddleware:
 
     def _authorize(self, environ: WSGIEnvironment) -> bool:
         return bool(self.authorize(_current_request.get()))
-
-
-def wsgi_string(text: str) -> str:
-    """Text as PEP 3333 carries it: its UTF-8 bytes, one character each."""
-    return text.encode("utf-8").decode("latin-1")
 
 
 def django_response(answer: Response, *, head: bool) -> StreamingHttpResponse:
