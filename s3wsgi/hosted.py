@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 from wsgiref.types import WSGIEnvironment
 
+from .http.encodings import weighted
 from .site import VERSIONS_NAME
 from .site import versions as versions_file
 from .site.kept import Kept
@@ -106,7 +106,6 @@ class Versions:
         self.file = Kept(store, key_prefix + VERSIONS_NAME, versions_file.loads, ttl)
         self.aliases = dict(aliases)
         self.default_name = default
-        self._lock = threading.Lock()
 
     def document(self, budget: Budget | None) -> versions_file.Document:
         """The versions, the aliases and the default, as a switcher reads them."""
@@ -140,25 +139,7 @@ def is_navigation(environ: WSGIEnvironment) -> bool:
     mode: str | None = environ.get("HTTP_SEC_FETCH_MODE")
     if mode is not None:
         return mode.strip().lower() == "navigate"
-    for media, quality in accepted_media(environ.get("HTTP_ACCEPT")):
+    for media, quality in weighted(environ.get("HTTP_ACCEPT")):
         if media in ("text/html", "application/xhtml+xml"):
             return quality > 0
     return False
-
-
-def accepted_media(header: str | None) -> list[tuple[str, float]]:
-    """Accept's media ranges and their q-values (RFC 9110 §12.5.1)."""
-    found = []
-    for member in (header or "").split(","):
-        media, *parameters = member.split(";")
-        quality = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 1.0
-        if media.strip():
-            found.append((media.strip().lower(), quality))
-    return found

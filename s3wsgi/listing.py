@@ -12,8 +12,8 @@ from http import HTTPStatus
 from urllib.parse import quote
 from wsgiref.types import WSGIEnvironment
 
-from .hosted import accepted_media
 from .http import responses
+from .http.encodings import weighted
 from .http.responses import Response
 from .site import VARIANT_SUFFIXES
 from .stores.base import Listed, Listing
@@ -30,7 +30,7 @@ def wants_json(environ: WSGIEnvironment) -> bool:
     """Whether the client prefers JSON to HTML (``?format=json`` too)."""
     if "format=json" in environ.get("QUERY_STRING", "").split("&"):
         return True
-    ranked = {media: quality for media, quality in accepted_media(environ.get("HTTP_ACCEPT"))}
+    ranked = dict(weighted(environ.get("HTTP_ACCEPT")))
     return ranked.get("application/json", 0) > max(
         ranked.get("text/html", 0), ranked.get("*/*", 0) if "text/html" not in ranked else 0
     )

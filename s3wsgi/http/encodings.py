@@ -1,4 +1,5 @@
-"""Choosing a content coding from Accept-Encoding (RFC 9110 §12.5.3)."""
+"""Content negotiation: choosing a content coding from Accept-Encoding
+(RFC 9110 §12.5.3), and reading any field of weighted members (Accept too)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,32 @@ from __future__ import annotations
 PREFERENCE = ("br", "gzip")
 
 
-def accepted(header: str | None) -> dict[str, float]:
-    """Each coding named to its q-value (``*`` included); empty for a
-    missing or empty field. A malformed q-value counts as 1, a malformed
-    member is skipped."""
-    codings: dict[str, float] = {}
+def weighted(header: str | None) -> list[tuple[str, float]]:
+    """The members of a field such as Accept or Accept-Encoding, in lower
+    case, each with its q-value (RFC 9110 §12.4.2); empty for a missing or
+    empty field. A malformed q-value counts as 1, a member without a name
+    is skipped."""
+    found = []
     for member in (header or "").split(","):
-        name, _, parameters = member.partition(";")
+        name, *parameters = member.split(";")
         name = name.strip().lower()
         if not name:
             continue
         quality = 1.0
-        for parameter in parameters.split(";"):
+        for parameter in parameters:
             key, _, value = parameter.partition("=")
             if key.strip().lower() == "q":
                 try:
                     quality = min(max(float(value.strip()), 0.0), 1.0)
                 except ValueError:
                     quality = 1.0
-        codings[name] = quality
-    return codings
+        found.append((name, quality))
+    return found
+
+
+def accepted(header: str | None) -> dict[str, float]:
+    """Each coding Accept-Encoding names to its q-value (``*`` included)."""
+    return dict(weighted(header))
 
 
 def choose(header: str | None, available: tuple[str, ...] | list[str]) -> str | None:
