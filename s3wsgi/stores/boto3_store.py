@@ -193,8 +193,7 @@ class BotoStore:
             where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
             return fault(base.NotFound(), **where, status=status, code=code)
         if code in ("304", "NotModified"):
-            headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return base.NotModified(base.forwarded_headers(headers))
+            return base.NotModified(base.forwarded_headers(metadata.get("HTTPHeaders", {})))
         if code in ("412", "PreconditionFailed"):
             return base.PreconditionFailed()
         if code in ("416", "InvalidRange"):

@@ -128,19 +128,17 @@ class CachingStore:
         entry = self._entries.get(key)
         return entry is not None and entry.data is not None and self._clock() < entry.expires
 
+    # Listings and signed URLs are not kept: straight to the inner store
+    # (s3wsgi's stores can list and sign; a ready one may not).
+
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
     ) -> base.Listing:
-        inner = cast(
-            base.ListingStore, self.inner
-        )  # s3wsgi's stores can list (a ready one may not)
+        inner = cast(base.ListingStore, self.inner)
         return inner.list(prefix, after=after, limit=limit, budget=budget)
 
     def presign(self, key: str, expires: int) -> str:
-        inner = cast(
-            base.ListingStore, self.inner
-        )  # s3wsgi's stores can sign (a ready one may not)
-        return inner.presign(key, expires)
+        return cast(base.ListingStore, self.inner).presign(key, expires)
 
     def head(self, request: base.ObjectRequest) -> base.S3Object:
         entry, _ = self._validated(request, fill=False)

@@ -133,7 +133,7 @@ def parse_s3_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)  # "Z" included, since Python 3.11
     except ValueError:
         return parse_http_date(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
