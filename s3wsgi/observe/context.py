@@ -27,9 +27,7 @@ class Request:
 
     __slots__ = ("environ", "started", "observer", "s3_seconds", "cache")
 
-    def __init__(
-        self, environ: WSGIEnvironment | None, started: float, observer: Observer | None = None
-    ):
+    def __init__(self, environ: WSGIEnvironment | None, started: float, observer: Observer):
         self.environ = environ
         self.started = started
         self.observer = observer  # the observer of the mount answering it

@@ -59,8 +59,8 @@ class MountHealth:
         breaker = self._resilient.breaker
         if breaker.state != breaker.OPEN:
             last = self.mount.observer.last_answer
-            if last is not None and self._clock() - last < self.interval:
-                return True, f"S3 answered {self._clock() - last:.1f} s ago"
+            if last is not None and (age := self._clock() - last) < self.interval:
+                return True, f"S3 answered {age:.1f} s ago"
         with self._lock:
             now = self._clock()
             recent = self._probed_at is not None and now - self._probed_at < self.interval
@@ -72,8 +72,8 @@ class MountHealth:
 
     def _probe(self, environ: WSGIEnvironment | None) -> tuple[bool, str]:
         observer = self.mount.observer
-        seconds = observer.attempt_seconds
-        request = ObjectRequest(self._probe_key, budget=Budget(seconds))
+        # One attempt: the least budget the store starts one with.
+        request = ObjectRequest(self._probe_key, budget=Budget(self._resilient.attempt_seconds))
         watched = observer.begin(environ)
         try:
             self._resilient.head(request)

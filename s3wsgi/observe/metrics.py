@@ -86,10 +86,12 @@ class Tally:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._reset()
+        self.forget()
 
-    def _reset(self) -> None:
+    def forget(self) -> None:
+        """Start from nothing, as a forked child does: its parent's counts are
+        the parent's."""
+        self._lock = threading.Lock()
         self._local = threading.local()
         self._threads: list[dict[int, float]] = []
         self._retired: dict[int, float] = {}
@@ -119,11 +121,6 @@ class Tally:
             for counts in self._threads:
                 _add(totals, counts.copy())  # one step: its thread may be counting
         return totals
-
-    def forget(self) -> None:
-        """A forked child starts from nothing: its parent's counts are the parent's."""
-        self._lock = threading.Lock()
-        self._reset()
 
 
 class _Holder:

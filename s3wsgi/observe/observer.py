@@ -73,14 +73,11 @@ class Observer:
             self.sharing.append(observer)
             observer.sharing = self.sharing
 
-    def _current(self) -> Observer:
+    def _current(self, request: context.Request | None) -> Observer:
         """Whom the store's call counts for: the mount whose request is
-        running, if it shares this store; else this observer's."""
-        request = context.request()
-        if request is not None:
-            mount = request.observer
-            if mount is not None and mount.sharing is self.sharing:
-                return mount
+        running (``request``), if it shares this store; else this observer's."""
+        if request is not None and request.observer.sharing is self.sharing:
+            return request.observer
         return self
 
     # -- the middleware's --
@@ -131,7 +128,7 @@ class Observer:
 
     def breaker_refused(self) -> None:
         """The open circuit breaker answered for S3."""
-        metrics = self._current().metrics
+        metrics = self._current(context.request()).metrics
         if metrics is not None:
             metrics.breaker_refused()
 
@@ -149,7 +146,7 @@ class Observer:
         request = context.request()
         if request is not None:
             request.s3_seconds += elapsed
-        metrics = self._current().metrics
+        metrics = self._current(request).metrics
         if metrics is not None:
             metrics.s3_request(operation, outcome, elapsed)
 
@@ -160,13 +157,13 @@ class Observer:
         request = context.request()
         if request is not None:
             request.cache = result
-        metrics = self._current().metrics
+        metrics = self._current(request).metrics
         if metrics is not None:
             metrics.cache_lookup(result)
 
     def cache_evicted(self) -> None:
         """An object made room for another, which the current request read."""
-        metrics = self._current().metrics
+        metrics = self._current(context.request()).metrics
         if metrics is not None:
             metrics.cache_evicted()
 
