@@ -216,7 +216,7 @@ def hooks_alone(metrics: bool, count: int = 200_000) -> tuple[float, float]:
 
     def from_s3() -> None:
         watched = observer.begin(environ)
-        observer.attempt(get, request, 1)
+        observer.attempt(get, request, 1, max_attempts=3, attempt_seconds=18.0)
         answer = Answer(iter((chunk,)))
         observer.end(watched, answer)
         for _ in answer.body:

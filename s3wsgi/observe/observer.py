@@ -40,9 +40,6 @@ class Observer:
     :param metrics: the mount's series (:class:`~s3wsgi.observe.metrics.MountMetrics`),
         or None to count nothing.
     :param server_timing: add ``Server-Timing`` to every answer.
-    :param max_attempts: the attempts per S3 request, for the log lines.
-    :param attempt_seconds: what one attempt may take: a budget holding less
-        after a fault means no attempt follows it.
     """
 
     def __init__(
@@ -51,14 +48,10 @@ class Observer:
         mount: str = "/",
         metrics: MountMetrics | None = None,
         server_timing: bool = False,
-        max_attempts: int = 3,
-        attempt_seconds: float = 18.0,
     ):
         self.mount = mount
         self.metrics = metrics
         self.server_timing = server_timing
-        self.max_attempts = max_attempts
-        self.attempt_seconds = attempt_seconds
         self.watching = metrics is not None or server_timing
         # time.monotonic() when S3 last answered through this mount's store.
         self.last_answer: float | None = None
@@ -106,15 +99,23 @@ class Observer:
 
     # -- the resilient store's --
 
-    def attempt(self, call: Callable[[ObjectRequest], R], request: ObjectRequest, number: int) -> R:
-        """``call(request)``: one attempt at one S3 request, timed and counted;
-        a store that logs its fault finds the attempt in the context."""
+    def attempt(
+        self,
+        call: Callable[[ObjectRequest], R],
+        request: ObjectRequest,
+        number: int,
+        *,
+        max_attempts: int,
+        attempt_seconds: float,
+    ) -> R:
+        """``call(request)``: attempt ``number`` of ``max_attempts`` at one S3
+        request, timed and counted; a store that logs its fault finds the
+        attempt in the context (``attempt_seconds``, what one attempt may
+        take, tells it whether another follows)."""
         operation = getattr(call, "__name__", "get")
         started = time.perf_counter()
         context.set_attempt(
-            context.Attempt(
-                number, self.max_attempts, started, request.budget, self.attempt_seconds
-            )
+            context.Attempt(number, max_attempts, started, request.budget, attempt_seconds)
         )
         try:
             answer = call(request)
@@ -199,8 +200,6 @@ def watch(mount: Mount) -> Observer:
         mount=label,
         metrics=metrics,
         server_timing=options.server_timing,
-        max_attempts=options.max_attempts,
-        attempt_seconds=options.connect_timeout + options.read_timeout,
     )
     # Any store: the wrappers in its chain (the cache, the resilient store and
     # its breaker) are found by their attributes. One another mount watches

@@ -205,7 +205,13 @@ class ResilientStore:
             attempt += 1
             started = clock()
             try:
-                answer = self.observer.attempt(call, request, attempt)  # timed, counted, logged
+                answer = self.observer.attempt(  # timed, counted, logged
+                    call,
+                    request,
+                    attempt,
+                    max_attempts=self.policy.max_attempts,
+                    attempt_seconds=self.attempt_seconds,
+                )
             except UpstreamError as error:
                 if error.transport:
                     breaker.failed()
