@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from .. import options as schema
 from ..publish import DEFAULT_CACHE_CONTROL, PublishError, Rules, apply, plan_or_fail
 from ..publish.remote import make_client
+from .errors import Problem, UsageError
 from .settings import setting
 
 if TYPE_CHECKING:
@@ -140,7 +141,6 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str,
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """``s3wsgi publish``: plan, upload, report; the exit status."""
-    parser = args.command_parser
     try:
         settings = _settings(args, environ)
         rules = Rules(
@@ -157,14 +157,16 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             max_pool_connections=_CONCURRENCY,
         )
     except ValueError as error:
-        parser.error(str(error))  # exits with status 2
+        raise UsageError(str(error)) from None
     restore = _sigterm_interrupts()
     try:
-        return _publish(args, parser, client, settings, rules)
+        return _publish(args, client, settings, rules)
     except PublishError as error:
-        return _failed(str(error))
+        raise Problem(f"publish failed: {error}") from None
     except KeyboardInterrupt:
-        return _failed("interrupted (the previous site is intact; run it again to finish)")
+        raise Problem(
+            "publish failed: interrupted (the previous site is intact; run it again to finish)"
+        ) from None
     finally:
         client.close()
         restore()
@@ -172,7 +174,6 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _publish(
     args: argparse.Namespace,
-    parser: argparse.ArgumentParser,
     client: S3Client,
     settings: dict[str, Any],
     rules: Rules,
@@ -191,7 +192,7 @@ def _publish(
             max_concurrency=_CONCURRENCY,
         )
     except ValueError as error:
-        parser.error(str(error))
+        raise UsageError(str(error)) from None
     bar = _progress_bar(plan.upload_bytes) if plan.uploads and not args.dry_run else None
     try:
         result = apply(
@@ -218,11 +219,6 @@ def _publish(
             print(f"upload {result.versions_key}")
     print(result.summary())
     return 0
-
-
-def _failed(reason: str) -> int:
-    print(f"s3wsgi: publish failed: {reason}", file=sys.stderr)
-    return 1
 
 
 def _progress_bar(total: int) -> tqdm[Never] | None:

@@ -42,8 +42,7 @@ def scan(folder: str | os.PathLike[str]) -> list[LocalFile]:
     if not os.path.isdir(root):
         raise BadFolder(f"{root}: no such folder")
     files = []
-    for current, folders, names in os.walk(root):
-        folders.sort()
+    for current, _, names in os.walk(root):
         for name in names:
             filename = os.path.join(current, name)
             if not os.path.isfile(filename):

@@ -14,7 +14,8 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -173,14 +174,8 @@ def plan_or_fail(
     folder: str | os.PathLike[str], *, client: S3Client, bucket: str, **options: Any
 ) -> Plan:
     """:func:`make_plan`, with S3's failures as one-line PublishErrors."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
+    with _one_line_failures(client, bucket):
         return make_plan(folder, client=client, bucket=bucket, **options)
-    except (BotoCoreError, ClientError) as error:
-        raise remote.PublishError(_describe(error, client, bucket)) from None
-    except OSError as error:  # a file that went away or cannot be read
-        raise remote.PublishError(_file_problem(error)) from None
 
 
 def apply(
@@ -193,8 +188,6 @@ def apply(
     started: float | None = None,
 ) -> Result:
     """Carry out ``plan``: uploads, manifest, deletions, ``versions.json``."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     started = time.monotonic() if started is None else started
     change = plan.versions_change
     result = Result(
@@ -212,17 +205,13 @@ def apply(
         dry_run=dry_run,
     )
     if not dry_run:
-        try:
+        with _one_line_failures(client, plan.bucket):
             _upload(plan, client, max_concurrency, progress)
             if plan.manifest_body is not None:
                 _put_json(client, plan.bucket, plan.manifest_key, plan.manifest_body)
             _delete(client, plan.bucket, plan.deletes)
             if change is not None:
                 _switch_versions(client, plan.bucket, change)
-        except (BotoCoreError, ClientError) as error:
-            raise remote.PublishError(_describe(error, client, plan.bucket)) from None
-        except OSError as error:
-            raise remote.PublishError(_file_problem(error)) from None
     result.seconds = time.monotonic() - started
     return result
 
@@ -238,13 +227,24 @@ def _switch_versions(client: S3Client, bucket: str, change: VersionsChange) -> N
     _put_json(client, bucket, change.key, versions.dumps(updated))
 
 
-def _describe(error: BaseException, client: S3Client, bucket: str) -> str:
-    return remote.describe(error, bucket=bucket, endpoint=client.meta.endpoint_url)
+@contextmanager
+def _one_line_failures(client: S3Client, bucket: str) -> Iterator[None]:
+    """S3's failures, and a file's that went away or cannot be read, as
+    one-line PublishErrors."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-
-def _file_problem(error: OSError) -> str:
-    reason = (error.strerror or str(error)).lower()
-    return f"{error.filename}: {reason}" if error.filename else reason
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        endpoint = client.meta.endpoint_url
+        raise remote.PublishError(
+            remote.describe(error, bucket=bucket, endpoint=endpoint)
+        ) from None
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise remote.PublishError(
+            f"{error.filename}: {reason}" if error.filename else reason
+        ) from None
 
 
 def _upload(
