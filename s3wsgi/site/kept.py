@@ -97,6 +97,14 @@ class Kept(Generic[T]):
             log.warning("%s: cannot read it now (%s); using what was known", self.key, error)
             self._due = self._clock() + RETRY_AFTER_FAILURE
             return
+        size = obj.size
+        if size is not None and size > MAX_BYTES:
+            obj.close()  # not read: S3 said how large it is
+            log.error("%s: %d bytes is too large for a site file; ignored", self.key, size)
+            # Asked for again by its ETag: a 304 until it changes.
+            self._value, self._etag = None, obj.etag
+            self._due = self._clock() + self.ttl
+            return
         try:
             data = b"".join(obj.body or ())
         except Exception as error:  # a body cut short: try again soon
