@@ -853,3 +853,22 @@ def test_the_progress_bar_shows_on_a_terminal_only(site, s3_endpoint, empty_buck
     assert process.returncode == 0
     assert re.search(rb"\d+%\|", shown), shown  # tqdm's bar, on the terminal
     assert SUMMARY.fullmatch(stdout.decode())  # and nothing of it in the output
+
+
+def test_a_file_no_longer_worth_compressing_lists_no_variants_it_lacks(
+    site, client, s3_client, empty_bucket, monkeypatch
+):
+    # Published with variants; then one of them is lost and the rules no
+    # longer compress a file of that size (a release that raised the bar).
+    publish(site, bucket=empty_bucket, key_prefix="docs", client=client)
+    assert set(read_manifest(s3_client, empty_bucket)["files"]["sw.js"]["encodings"]) == {
+        "br",
+        "gzip",
+    }
+    s3_client.delete_object(Bucket=empty_bucket, Key="docs/sw.js.br")
+    monkeypatch.setattr(compression, "MIN_SIZE", 1 << 30)
+    publish(site, bucket=empty_bucket, key_prefix="docs", client=client)
+    entry = read_manifest(s3_client, empty_bucket)["files"]["sw.js"]
+    # The manifest lists only variants that are there: none, so sw.js is
+    # served as stored (a listed variant that is missing costs a 404 first).
+    assert entry["encodings"] == {}

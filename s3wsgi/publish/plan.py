@@ -24,7 +24,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..site import MANIFEST_NAME, VERSIONS_NAME, manifest, versions
@@ -270,7 +270,9 @@ class _Decisions:
             elif is_compressible(entry.content_type) and compress.worth_compressing(file.size):
                 to_compress.append((file, key, entry))
             else:
-                self.entries[file.path] = entry
+                # No variants: none listed, even where the previous manifest
+                # listed some that are no longer all in place.
+                self.entries[file.path] = replace(entry, encodings={})
         # Brotli and zlib release the GIL: one thread per core compresses.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             for path, entry, variants in pool.map(lambda item: self._variants(*item), to_compress):
