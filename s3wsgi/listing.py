@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-import fnmatch
 import html
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import quote
@@ -37,18 +37,18 @@ def wants_json(environ: WSGIEnvironment) -> bool:
 
 
 def visible(
-    listing: Listing, folder: str, hidden: list[str], after: str | None = None
+    listing: Listing, folder: str, listed: Callable[[str], bool], after: str | None = None
 ) -> tuple[list[str], list[Listed]]:
-    """The subfolder names and objects to show: hidden names and the
-    precompressed variants of listed objects left out (a variant sorts just
-    after its object, so the previous page's last key counts too)."""
+    """The subfolder names and objects to show: names ``listed`` refuses and
+    the precompressed variants of listed objects left out (a variant sorts
+    just after its object, so the previous page's last key counts too)."""
     names = {item.key[len(folder) :] for item in listing.objects}
     if after:
         names.add(after[len(folder) :])
     suffixes = tuple(VARIANT_SUFFIXES.values())
 
     def shown(name: str) -> bool:
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in hidden):
+        if not listed(name):
             return False
         return not (name.endswith(suffixes) and name.rsplit(".", 1)[0] in names)
 
@@ -63,14 +63,14 @@ def render(
     listing: Listing,
     folder: str,
     shown_path: str,
-    hidden: list[str],
+    listed: Callable[[str], bool],
     extra: list[tuple[str, str]],
     after: str | None = None,
 ) -> Response:
     """The listing of ``folder`` (a key prefix) shown at ``shown_path``
     (the decoded URL path of the folder, ending in ``/``), the page after
     the key ``after``."""
-    folders, objects = visible(listing, folder, hidden, after)
+    folders, objects = visible(listing, folder, listed, after)
     last = max([*listing.folders, *(item.key for item in listing.objects)], default=None)
     next_page = None
     if listing.more and last is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import logging
 import re
@@ -10,9 +11,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from .bulkhead import Bulkhead
+from .hidden import Hidden
 from .hosted import Redirects, Versions, WebsiteRedirect, is_navigation, website_location
 from .http import responses
 from .http.bodies import Watched
@@ -21,6 +23,7 @@ from .http.paths import (
     MAX_KEY_BYTES,
     BadPath,
     key_for,
+    query_value,
     redirect_location,
     text_to_wsgi,
     wsgi_to_text,
@@ -90,8 +93,13 @@ class Mount:
         uncached = self.store.inner if isinstance(self.store, CachingStore) else self.store
         ttl = options.site_files_ttl
         self.variants = Variants(uncached, ttl) if options.variants else None
+        # Immutable by name only when the operator asks: a name that merely
+        # looks hashed (a UUID, a date) may be replaced, and a year-long
+        # immutable answer would hide the new bytes from every browser.
+        # Files s3wsgi publish hashed carry their own Cache-Control.
+        by_name = options.immutable_hashed or options.hashed_pattern is not None
         hashed = options.hashed_pattern or HASHED_PATTERN
-        self.hashed = re.compile(hashed) if options.immutable_hashed else None
+        self.hashed = re.compile(hashed) if by_name else None
         redirects_file = options.redirects_file
         self.redirects = (
             Redirects(
@@ -113,7 +121,11 @@ class Mount:
             if options.versions
             else None
         )
+        self.hidden = Hidden(options.hidden, (redirects_file.strip("/"),) if redirects_file else ())
         self.listing_hidden = [p.strip() for p in options.listing_hidden.split(",") if p.strip()]
+        # The other mounts of the middleware: a key is answered only under
+        # the rules of the mount that owns it (set by S3Middleware).
+        self.owners: Callable[[Mount, str], Mount] = _self_owner
         self.bulkhead = Bulkhead(options.s3_request_bound)
         self.attempt_seconds = options.connect_timeout + options.read_timeout
         self.observer = watch(self)  # logs S3's faults; metrics and Server-Timing if asked
@@ -134,16 +146,28 @@ class Mount:
         the framework adapters turn it into their own responses.
         """
         watched = self.observer.begin(environ)
-        answer = self._respond(environ, rest)
-        if answer is not None and self.private:
-            responses.make_private(answer, self.options.authorize_vary)
-        self.observer.end(watched, answer)
+        answer = None
+        try:
+            answer = self._respond(environ, rest)
+            if answer is not None and self.private:
+                responses.make_private(answer, self.options.authorize_vary)
+        finally:
+            # Also when the answer failed: the thread's next request starts clean.
+            self.observer.end(watched, answer)
         return answer
 
     def _respond(self, environ: Environ, rest: str) -> Response | None:
         extra = self.headers
-        if self.authorize is not None and not self.authorize(environ):
-            return responses.text_response(HTTPStatus.FORBIDDEN, extra)
+        if self.authorize is not None:
+            try:
+                allowed = self.authorize(environ)
+            except Exception:
+                # The app's own code failed: its fault, not S3's, and no
+                # reader is let in by an error (RFC 9110 §15.6.1).
+                log.exception("%r: authorize raised; answering 500", environ.get("PATH_INFO"))
+                return responses.text_response(HTTPStatus.INTERNAL_SERVER_ERROR, extra)
+            if not allowed:
+                return responses.text_response(HTTPStatus.FORBIDDEN, extra)
         method = environ["REQUEST_METHOD"]
         if method not in ("GET", "HEAD"):
             if method == "OPTIONS":
@@ -158,6 +182,10 @@ class Mount:
         except BadPath as error:
             log.info("refused %r: %s", environ.get("PATH_INFO"), error)
             return responses.text_response(HTTPStatus.BAD_REQUEST, extra)
+        if self.hidden.holds(text):
+            # Never asked of S3: a hidden name is answered as a missing one.
+            log.info("%r: a hidden name; answering 404", environ.get("PATH_INFO"))
+            return None if self.fallthrough else responses.text_response(HTTPStatus.NOT_FOUND, extra)
         budget = Budget(self.options.request_deadline)
         fresh = getattr(self.store, "fresh", None)
         if fresh is not None and not self._routed and fresh(key):
@@ -234,6 +262,12 @@ class Mount:
                 return responses.redirect(self._location(environ, rest + "/"), self.headers)
             site = self.key_prefix + version + "/"
             key = key_for(text, key_prefix=site, index_document=self.index_document)
+        owner = self.owners(self, key)
+        if owner is not self:
+            # Another mount's key, reached through this one (a version alias,
+            # a wider key_prefix): its rules, not these, would apply.
+            log.warning("%s: a key of the mount at %s; answering 404", key, owner.prefix)
+            return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
         try:
             return self._object(environ, site, key, budget)
         except WebsiteRedirect as redirect:
@@ -312,9 +346,13 @@ class Mount:
         if spa:
             navigation = is_navigation(environ)
             if navigation:
-                page = self.objects.answer(environ, site + spa.lstrip("/"), budget)
-                page.headers.append(("Vary", "Sec-Fetch-Mode, Accept"))
-                return page
+                try:
+                    page = self.objects.answer(environ, site + spa.lstrip("/"), budget)
+                except NotFound:
+                    log.warning("spa_fallback %r is missing", site + spa.lstrip("/"))
+                else:
+                    page.headers.append(("Vary", "Sec-Fetch-Mode, Accept"))
+                    return page
         if self.fallthrough:
             return None
         answer = None
@@ -335,17 +373,25 @@ class Mount:
     def _listing(self, environ: Environ, folder: str, text: str, budget: Budget) -> Response | None:
         """The folder's listing; None where S3 lists nothing there (no such
         folder) or will not list (no s3:ListBucket: a 404, not a 502)."""
-        after_values = [
-            unquote(part[len("after=") :])
-            for part in environ.get("QUERY_STRING", "").split("&")
-            if part.startswith("after=")
-        ]
-        after = folder + after_values[0] if after_values and after_values[0] else None
-        store: Any = self.store
         try:
-            listing = store.list(
-                folder, after=after, limit=self.options.listing_page_size, budget=budget
-            )
+            # The page after a name, which goes to S3 as a key: the same
+            # rules as a request path's.
+            after_name = query_value(environ.get("QUERY_STRING", ""), "after")
+            after = folder + after_name if after_name else None
+            if after is not None and len(after.encode()) > MAX_KEY_BYTES:
+                raise BadPath("after is longer than an S3 key may be")
+        except BadPath as error:
+            log.info("refused the listing of %r: %s", environ.get("PATH_INFO"), error)
+            return responses.text_response(HTTPStatus.BAD_REQUEST, self.headers)
+        store: Any = self.store
+        limit = self.options.listing_page_size
+        try:
+            listing = store.list(folder, after=after, limit=limit, budget=budget)
+            if not listing.folders and not listing.objects and after is not None and text:
+                # An empty page: past the folder's end, or no such folder.
+                first = store.list(folder, after=None, limit=1, budget=budget)
+                if not first.folders and not first.objects:
+                    return None
         except NotFound:
             log.info("%s: S3 would not list it (no s3:ListBucket?)", folder)
             return None
@@ -353,8 +399,12 @@ class Mount:
             return None
         shown = wsgi_to_text(environ.get("SCRIPT_NAME", "")) + self.prefix + "/"
         shown += self._version_path(environ) + text
-        return render_listing(
-            environ, listing, folder, shown, self.listing_hidden, self.headers, after
+        return render_listing(environ, listing, folder, shown, self._listed, self.headers, after)
+
+    def _listed(self, name: str) -> bool:
+        """Whether a listing shows an entry of this name."""
+        return not self.hidden.name(name) and not any(
+            fnmatch.fnmatchcase(name, pattern) for pattern in self.listing_hidden
         )
 
     def _version_path(self, environ: Environ) -> str:
@@ -408,6 +458,11 @@ class Mount:
         SCRIPT_NAME included."""
         path = f"{environ.get('SCRIPT_NAME', '')}{self.prefix}/{rest}"
         return redirect_location(path, environ.get("QUERY_STRING", ""))
+
+
+def _self_owner(mount: Mount, key: str) -> Mount:
+    """A mount alone owns every key it maps to."""
+    return mount
 
 
 def _in_memory(body: Iterable[bytes]) -> bool:
@@ -495,6 +550,23 @@ class S3Middleware(Mount):
         if len(set(prefixes)) != len(prefixes):
             raise ValueError(f"mounts: a prefix is given twice: {prefixes}")
         self.mounts = sorted(made, key=lambda mount: len(mount.prefix), reverse=True)
+        for mount in made:
+            mount.owners = self._owner
+
+    def _owner(self, mount: Mount, key: str) -> Mount:
+        """The mount whose rules a key of ``mount``'s bucket is read under:
+        of the mounts on that bucket, the one with the longest key_prefix
+        holding the key, unless it guards its keys as ``mount`` does."""
+        owner = mount
+        bucket = mount.options.bucket
+        for other in self.mounts:
+            same = other.store is mount.store or (bucket and other.options.bucket == bucket)
+            longer = len(other.key_prefix) > len(owner.key_prefix)
+            if same and longer and key.startswith(other.key_prefix):
+                owner = other
+        if owner.authorize is mount.authorize and owner.private == mount.private:
+            return mount
+        return owner
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path_info = environ.get("PATH_INFO", "")

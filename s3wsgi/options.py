@@ -213,15 +213,15 @@ class Options:
         group=PUBLISHED,
     )
     immutable_hashed: bool = option(
-        True,
-        "objects whose name holds a content hash and that carry no Cache-Control get"
-        " 'public, max-age=31536000, immutable' (pages excepted)",
+        False,
+        "objects whose name looks content-hashed (hashed_pattern) and that carry no"
+        " Cache-Control get 'public, max-age=31536000, immutable' (pages excepted)",
         group=PUBLISHED,
     )
     hashed_pattern: str | None = option(
         None,
-        "the regular expression that marks a content-hashed name (default: the one"
-        " s3wsgi publish uses, e.g. app.3f9a1c2e.js, index-BfYx3sQ1.js)",
+        "the regular expression that marks a content-hashed name, for immutable_hashed"
+        " (given: immutable_hashed is on; default: the one s3wsgi publish uses)",
         group=PUBLISHED,
     )
     site_files_ttl: float = option(
@@ -261,9 +261,15 @@ class Options:
         " JSON when asked for)",
         group=HOSTED,
     )
-    listing_hidden: str = option(
+    hidden: str = option(
         ".*",
-        "names (comma-separated shell patterns) a listing leaves out",
+        "names (comma-separated shell patterns) never served nor listed: a path with such"
+        " a segment is 404 (.well-known is served unless named here)",
+        group=HOSTED,
+    )
+    listing_hidden: str = option(
+        "",
+        "more names (comma-separated shell patterns) a listing leaves out, though served",
         group=HOSTED,
     )
     listing_page_size: int = option(1000, "entries per listing page, at most 1000", group=HOSTED)

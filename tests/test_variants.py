@@ -165,7 +165,7 @@ def test_variants_can_be_turned_off(make_middleware, serve, site):
     assert "vary" not in got
 
 
-def test_hashed_names_are_immutable_even_from_other_tools(
+def test_hashed_names_are_immutable_from_other_tools_when_asked(
     make_middleware, serve, s3_client, bucket
 ):
     for key in (
@@ -178,7 +178,7 @@ def test_hashed_names_are_immutable_even_from_other_tools(
     s3_client.put_object(
         Bucket=bucket, Key="assets/own.3f9a1c2e.js", Body=b"x", CacheControl="no-store"
     )
-    url = serve(make_middleware(cache_control="max-age=60"))
+    url = serve(make_middleware(cache_control="max-age=60", immutable_hashed=True))
     immutable = "public, max-age=31536000, immutable"
     assert fetch(url, "/docs/assets/app.3f9a1c2e.js")[1]["cache-control"] == immutable
     assert fetch(url, "/docs/assets/index-BfYx3sQ1.js")[1]["cache-control"] == immutable
@@ -190,5 +190,22 @@ def test_hashed_names_are_immutable_even_from_other_tools(
     etag = fetch(url, "/docs/assets/app.3f9a1c2e.js")[1]["etag"]
     status, got, _ = fetch(url, "/docs/assets/app.3f9a1c2e.js", If_None_Match=etag)
     assert status == 304 and got["cache-control"] == immutable
-    off = serve(make_middleware(immutable_hashed=False))
+    off = serve(make_middleware())
     assert "cache-control" not in fetch(off, "/docs/assets/app.3f9a1c2e.js")[1]
+
+
+def test_names_that_merely_look_hashed_are_not_immutable_by_default(
+    make_middleware, serve, s3_client, bucket
+):
+    """A UUID, a date or a user id in a name is no content hash: a file
+    replaced under such a name must reach browsers (no year-long immutable)."""
+    names = (
+        "uploads/550e8400-e29b-41d4-a716-446655440000.png",
+        "reports/report-20240115.pdf",
+        "avatars/user-12345678.jpg",
+    )
+    for key in names:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    url = serve(make_middleware(cache_control="max-age=60"))
+    for key in names:
+        assert fetch(url, "/docs/" + key)[1]["cache-control"] == "max-age=60", key

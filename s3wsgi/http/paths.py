@@ -6,7 +6,7 @@ Pure functions: no I/O, so every rule here is cheap to test exhaustively.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 # S3 refuses keys longer than this many UTF-8 bytes.
 MAX_KEY_BYTES = 1024
@@ -71,3 +71,21 @@ def redirect_location(wsgi_path: str, query_string: str = "") -> str:
     if query_string:
         location += "?" + quote(query_string.encode("latin-1", "replace"), safe=_QUERY_SAFE)
     return location
+
+
+def query_value(query_string: str, name: str) -> str | None:
+    """The first value of ``name`` in a PEP 3333 query string, decoded as
+    a form would be (``+`` is a space, RFC 3986 percent-encoding of UTF-8),
+    or None; BadPath if it is not UTF-8 or holds a backslash or a control
+    character, as a path may not."""
+    try:
+        text = query_string.encode("latin-1").decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeError as error:
+        raise BadPath("query is not valid UTF-8") from error
+    for key, value in pairs:
+        if key == name:
+            if _UNSAFE_CHARACTERS.search(value):
+                raise BadPath(f"{name} holds a backslash or a control character")
+            return value
+    return None

@@ -166,6 +166,31 @@ def test_middleware_form_with_fallthrough_hands_missing_keys_to_django(
     assert APP_NOT_FOUND in missing.text  # Django's handler404 answered
 
 
+def test_middleware_form_keeps_repeated_headers_as_one_list(
+    docsite, serve, docs_bucket, s3_endpoint
+):
+    """A Vary from ``headers`` beside the answer's own Vary: Django keeps one
+    value per name, so both are joined, not the first lost."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    options = {
+        "bucket": docs_bucket,
+        "endpoint_url": s3_endpoint,
+        "prefix": "/internal",
+        "headers": "Vary: Cookie",
+        "listing": "yes",
+    }
+    with override_settings(S3WSGI=options):
+        handler = WSGIHandler()
+    base = serve(handler)
+    answer = requests.get(
+        f"{base}/internal/img/", headers={"Accept": "application/json"}, timeout=10
+    )
+    vary = [name.strip() for name in answer.headers["Vary"].split(",")]
+    assert "Cookie" in vary and "Accept" in vary, answer.headers
+
+
 def test_middleware_form_names_a_missing_bucket_setting(docsite):
     from django.core.exceptions import ImproperlyConfigured
     from django.test import override_settings
