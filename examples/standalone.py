@@ -47,6 +47,8 @@ def stop(signum, frame) -> None:
 def main() -> None:
     # waitress says where it listens, and s3wsgi what S3 said, at INFO.
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    # botocore says at INFO where it found credentials: not news at each start.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     settings = environ_settings(os.environ)
     host = settings.pop("host", "127.0.0.1")
     port = int(settings.pop("port", str(DEFAULT_PORT)))

@@ -185,7 +185,9 @@ class Mount:
         if self.hidden.holds(text):
             # Never asked of S3: a hidden name is answered as a missing one.
             log.info("%r: a hidden name; answering 404", environ.get("PATH_INFO"))
-            return None if self.fallthrough else responses.text_response(HTTPStatus.NOT_FOUND, extra)
+            return (
+                None if self.fallthrough else responses.text_response(HTTPStatus.NOT_FOUND, extra)
+            )
         budget = Budget(self.options.request_deadline)
         fresh = getattr(self.store, "fresh", None)
         if fresh is not None and not self._routed and fresh(key):
@@ -289,6 +291,10 @@ class Mount:
                 return self._presigned(key)
         encodings = self.variants.of(site, key, budget) if self.variants else ()
         if not encodings:
+            if self.variants is not None and self._is_variant(site, key, budget):
+                # Sent as it is stored, it would be Brotli or gzip whatever
+                # the client accepts: a variant is reached only through its file.
+                raise NotFound(key)
             return self.objects.answer(environ, key, budget)
         coding = choose(environ.get("HTTP_ACCEPT_ENCODING"), encodings)
         answer = None
@@ -302,6 +308,14 @@ class Mount:
             answer = self.objects.answer(environ, key, budget)
         answer.headers.append(("Vary", "Accept-Encoding"))
         return answer
+
+    def _is_variant(self, site: str, key: str, budget: Budget) -> bool:
+        """Whether ``key`` is a variant the manifest lists (``KEY.br``)."""
+        assert self.variants is not None
+        for coding, suffix in VARIANT_SUFFIXES.items():
+            if key.endswith(suffix):
+                return coding in self.variants.of(site, key[: -len(suffix)], budget)
+        return False
 
     def _presigned(self, key: str) -> Response:
         """302 to a GetObject URL S3 answers by itself: the client's range

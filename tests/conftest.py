@@ -109,3 +109,16 @@ def serve():
     yield start
     for server in servers:
         server.close()
+
+
+# Fixtures that start a real server (moto's S3, waitress) or a subprocess:
+# a test that uses none of them is in-process, and in the fast tier.
+REAL_FIXTURES = frozenset({"s3_endpoint", "serve", "proxy"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that runs a real server ``real`` (``-m "not real"``
+    is the fast tier: ``tox -e fast``)."""
+    for item in items:
+        if REAL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real)

@@ -27,6 +27,9 @@ from sample_site import SITE
 from s3wsgi import Options
 from s3wsgi.cli.serve import check_bucket
 
+# Runs commands in subprocesses: not in the fast tier.
+pytestmark = pytest.mark.real
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 URL = re.compile(r"http://127\.0\.0\.1:\d+/\S*")
 

@@ -19,6 +19,9 @@ from running import Running
 from s3wsgi import S3App, S3Middleware
 from s3wsgi.cli.settings import SERVER_DEFAULTS
 
+# Runs commands in subprocesses: not in the fast tier.
+pytestmark = pytest.mark.real
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 STANDALONE_INI = EXAMPLES / "standalone.ini"
@@ -82,6 +85,8 @@ def test_the_standalone_example_serves_beside_the_demo_on_a_port_of_its_own(demo
     finally:
         standalone.close()
     assert not [line for line in standalone.output if "Traceback" in line]
+    # Only waitress's and s3wsgi's own lines: no botocore chatter.
+    assert not [line for line in standalone.output if "Found credentials" in line]
 
 
 def test_the_paste_example_reads_the_s3_named_on_pserves_command_line(demo, serve):

@@ -15,6 +15,9 @@ import pytest
 
 import s3wsgi
 
+# Runs commands in subprocesses: not in the fast tier.
+pytestmark = pytest.mark.real
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -209,3 +209,15 @@ def test_names_that_merely_look_hashed_are_not_immutable_by_default(
     url = serve(make_middleware(cache_control="max-age=60"))
     for key in names:
         assert fetch(url, "/docs/" + key)[1]["cache-control"] == "max-age=60", key
+
+
+def test_a_variant_asked_for_by_its_own_name_is_not_sent_encoded(url):
+    """``style.css.br`` sent as stored would be Brotli to a client that never
+    asked for it: a variant is reached only through its file."""
+    for path in ("/docs/_static/style.css.br", "/docs/_static/style.css.gz"):
+        status, got, _ = fetch(url, path, Accept_Encoding="identity")
+        assert status == 404, path
+        assert "content-encoding" not in got
+    assert (
+        fetch(url, "/docs/_static/style.css", Accept_Encoding="br")[1]["content-encoding"] == "br"
+    )
