@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .bulkhead import Bulkhead
+from .check import BucketProblem, check_bucket
 from .hidden import Hidden
 from .hosted import Redirects, Versions, WebsiteRedirect, is_navigation, website_location
 from .http import responses
@@ -84,6 +85,10 @@ class Mount:
         self.authorize = options.authorize
         scope = options.cache_scope
         self.private = scope == "private" or (scope == "auto" and options.authorize is not None)
+        if options.check:
+            problem = check_bucket(options)
+            if problem:
+                raise BucketProblem(problem)
         self.store = reader if reader is not None else store_for(options)
         self.objects = ObjectAnswers(
             self.store, cache_control=self._cache_control, extra=self.headers

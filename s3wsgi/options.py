@@ -329,6 +329,13 @@ class Options:
         group=S3,
         command_line=False,
     )
+    check: bool = option(
+        False,
+        "ask S3 once, when the app starts, whether the bucket can be served; refuse to"
+        " start (BucketProblem, one sentence on what is wrong) if not",
+        group=S3,
+        command_line=False,
+    )
     connect_timeout: float = option(
         _CONNECTION.connect_timeout, "seconds to wait for a connection to S3", group=S3
     )
@@ -561,6 +568,7 @@ _STORE_MAKING = (
     "read_timeout",
     "max_pool_connections",
     "chunk_size",
+    "check",
 )
 
 

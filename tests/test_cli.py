@@ -489,3 +489,53 @@ def test_every_option_of_serve_is_in_its_help_with_its_variable():
     for name in options.command_line_options():
         assert options.flag(name) in result.stdout, name
         assert options.environ_name(name) in result.stdout, name
+
+
+# --- s3wsgi check, and check=True: a wrong setting said at start --------------------
+
+
+def without_credentials() -> dict[str, str]:
+    """A machine with no AWS configuration at all, as a new user's laptop."""
+    return {
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SESSION_TOKEN": "",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def test_check_says_a_bucket_can_be_served(bucket, s3_endpoint):
+    result = s3wsgi("check", "--bucket", bucket, S3WSGI_ENDPOINT_URL=s3_endpoint)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"s3wsgi: bucket {bucket!r} can be served\n"
+
+
+@pytest.mark.parametrize(
+    ("bucket_name", "variables", "reason"),
+    [
+        ("no-such-bucket-here", {}, "no such bucket"),
+        ("docs", without_credentials(), "no AWS credentials found (set AWS_ACCESS_KEY_ID"),
+    ],
+    ids=["missing-bucket", "no-credentials"],
+)
+def test_check_says_what_is_wrong_in_one_line(s3_endpoint, bucket_name, variables, reason):
+    result = s3wsgi("check", "--bucket", bucket_name, "--endpoint-url", s3_endpoint, **variables)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"s3wsgi: cannot serve bucket {bucket_name!r} at {s3_endpoint}: "
+    )
+    assert reason in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_check_true_refuses_to_start_with_the_reason(bucket, s3_endpoint, monkeypatch):
+    from s3wsgi import S3Middleware
+    from s3wsgi.check import BucketProblem
+
+    app = S3Middleware(None, bucket=bucket, endpoint_url=s3_endpoint, check=True)
+    assert app.options.check
+    with pytest.raises(BucketProblem, match="no such bucket"):
+        S3Middleware(None, bucket="no-such-bucket-here", endpoint_url=s3_endpoint, check=True)
+    for name, value in without_credentials().items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(BucketProblem, match="no AWS credentials found"):
+        S3Middleware(None, bucket=bucket, endpoint_url=s3_endpoint, check=True)

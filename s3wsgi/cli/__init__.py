@@ -1,5 +1,6 @@
 """The ``s3wsgi`` command: ``serve`` a bucket under waitress, ``publish`` a
-built site to one, or run the offline ``demo``.
+built site to one, ``check`` that one can be served, or run the offline
+``demo``.
 
 Every ``serve`` flag can also come from an ``S3WSGI_*`` variable named after
 it (``--endpoint-url`` <-> ``S3WSGI_ENDPOINT_URL``); a flag wins over its
@@ -16,12 +17,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from .. import __version__
-from . import demo, publish, serve
+from . import check, demo, publish, serve
 from .errors import Problem, UsageError
 
 log = logging.getLogger("s3wsgi")
 
-COMMANDS = (serve, publish, demo)
+COMMANDS = (serve, publish, check, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

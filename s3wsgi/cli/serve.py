@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .. import options as schema
+from ..check import check_bucket
 from ..observe import serving
 from ..options import Options
 from . import server
@@ -15,10 +16,6 @@ from .errors import Problem, UsageError, in_flags
 from .settings import add_option_flags, add_server_flags, option_settings, server_settings
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
-    from mypy_boto3_s3 import S3Client
-
-    from ..stores.boto3_store import AddressingStyle
     from .settings import Commands
 
 SERVER_FLAGS = ("host", "port", "threads")
@@ -74,124 +71,4 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return server.run(waitress, sockets, banner)
 
 
-def check_bucket(options: Options) -> str | None:
-    """Why the bucket cannot be served with these options, or None if it can.
-
-    One HeadBucket with the same endpoint, region and credentials the app
-    will use, and no retries: a wrong endpoint should fail at once. HeadBucket
-    needs ListBucket; where that is refused, reading the index document
-    tells a readable bucket from a closed one.
-    """
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-
-    bucket = options.bucket or ""
-    endpoint: str | None = options.endpoint_url or "S3"
-    # The options allow only botocore's addressing styles.
-    style = cast("AddressingStyle", options.addressing_style or "auto")
-    reason: str | None
-    try:
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=options.endpoint_url,
-            region_name=options.region_name,
-            config=Config(
-                connect_timeout=min(options.connect_timeout, 5.0),
-                read_timeout=min(options.read_timeout, 10.0),
-                retries={"total_max_attempts": 1},
-                s3={"addressing_style": style},
-            ),
-        )
-    except (BotoCoreError, ValueError) as error:  # e.g. an endpoint that is no URL
-        reason = _connection_problem(error)
-    else:
-        endpoint = client.meta.endpoint_url
-        try:
-            reason = _reach(client, bucket, options)
-        finally:
-            client.close()
-    if reason is None:
-        return None
-    return f"cannot serve bucket {bucket!r} at {endpoint}: {reason}"
-
-
-def _reach(client: S3Client, bucket: str, options: Options) -> str | None:
-    """Why HeadBucket (or, where it is refused, an object read) failed, or None."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        client.head_bucket(Bucket=bucket)
-    except ClientError as error:
-        return _head_bucket_refusal(error) or _probe_object(client, bucket, options)
-    except BotoCoreError as error:
-        return _connection_problem(error)
-    return None
-
-
-def _head_bucket_refusal(error: ClientError) -> str | None:
-    """What a failed HeadBucket means; None when only an object read can tell."""
-    metadata = error.response.get("ResponseMetadata", {})
-    status = metadata.get("HTTPStatusCode")
-    if status == 404:
-        return "no such bucket"
-    if status == 403:
-        return None
-    if status == 301:
-        region = metadata.get("HTTPHeaders", {}).get("x-amz-bucket-region")
-        where = f"region {region}" if region else "another region"
-        return f"the bucket is in {where} (set --region)"
-    details = error.response.get("Error", {})
-    return f"S3 answered {status}: {details.get('Code', '')} {details.get('Message', '')}".strip()
-
-
-def _probe_object(client: S3Client, bucket: str, options: Options) -> str | None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    key_prefix = options.key_prefix.strip("/")
-    key = f"{key_prefix}/" if key_prefix else ""
-    key += options.index_document
-    try:
-        client.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].close()
-        return None
-    except ClientError as error:
-        details = error.response.get("Error", {})
-        code = details.get("Code", "")
-        if code in ("NoSuchKey", "InvalidRange"):
-            return None
-        if code == "AccessDenied":
-            return "access denied (check the credentials and the bucket's policy)"
-        if code == "NoSuchBucket":
-            return "no such bucket"
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
-            return f"the credentials were refused ({code})"
-        return f"S3 answered {code or 'an error'}: {details.get('Message', '')}".rstrip(": ")
-    except BotoCoreError as error:
-        return _connection_problem(error)
-
-
-def _connection_problem(error: Exception) -> str:
-    from botocore.exceptions import (
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
-
-    if isinstance(error, NoCredentialsError):
-        return (
-            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "or AWS_PROFILE)"
-        )
-    if isinstance(error, ConnectTimeoutError):
-        return "connection timed out"
-    if isinstance(error, ReadTimeoutError):
-        return "no answer in time"
-    if isinstance(error, EndpointConnectionError):
-        cause = str(getattr(error, "kwargs", {}).get("error", "")).lower()
-        if "refused" in cause:
-            return "connection refused"
-        if "name or service not known" in cause or "name resolution" in cause:
-            return "host name not found"
-        return "cannot connect"
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+__all__ = ["add_parser", "check_bucket", "run"]
