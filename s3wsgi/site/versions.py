@@ -62,6 +62,56 @@ def loads(body: bytes) -> Document:
     return {"versions": versions, "aliases": aliases, "default": default}
 
 
+def checked(body: bytes) -> tuple[Document, list[str]]:
+    """The document as a server may use it, and what it left out of it.
+
+    Bucket data, so checked as strictly as ``s3wsgi publish`` writes it:
+    a version or alias not named by :func:`check_name`'s rule, an alias of
+    no such version, an alias that is also a version, or a default that
+    names neither is left out, with a line saying why. ValueError for a
+    body that is not a JSON object with a list of versions.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("it is not JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("it is not a JSON object")
+    found_versions, found_aliases = document.get("versions"), document.get("aliases", {})
+    if not isinstance(found_versions, list) or not isinstance(found_aliases, dict):
+        raise ValueError('"versions" is not a list or "aliases" is not an object')
+    dropped: list[str] = []
+    versions: list[str] = []
+    for name in found_versions:
+        if not _is_name(name):
+            dropped.append(f"version {name!r}: not a version's name")
+        elif name in versions:
+            dropped.append(f"version {name!r}: named twice")
+        else:
+            versions.append(name)
+    aliases: dict[str, str] = {}
+    for name, target in found_aliases.items():
+        if not _is_name(name):
+            dropped.append(f"alias {name!r}: not an alias's name")
+        elif name in versions:
+            dropped.append(f"alias {name!r}: also a version")
+        elif target not in versions:
+            dropped.append(f"alias {name!r}: {target!r} is no version")
+        else:
+            aliases[name] = target
+    default = document.get("default")
+    if default is not None and not (
+        isinstance(default, str) and (default in versions or default in aliases)
+    ):
+        dropped.append(f"default {default!r}: no version or alias has that name")
+        default = None
+    return {"versions": versions, "aliases": aliases, "default": default}, dropped
+
+
+def _is_name(name: object) -> bool:
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def dumps(document: Document) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
 
