@@ -99,6 +99,7 @@ FILE_CASES = {
     "/hostless.html": ("//evil.example/", 404, None),
     "/nul.html": ("/guide/\x00intro.html", 404, None),
     "/c1.html": ("/guide/\x85intro.html", 404, None),
+    "/surrogate.html": ("/guide/\ud800.html", 404, None),
     "/allowed.html": (f"https://{ALLOWED}/new/?from=old", 301, f"https://{ALLOWED}/new/?from=old"),
     "/local.html": ("/guide/intro.html", 301, "/docs/guide/intro.html"),
     "/relative.html": ("guide/", 301, "/docs/guide/"),
@@ -139,6 +140,13 @@ def test_a_bad_target_is_refused_without_falling_back_to_the_old_page(
     )
     url = serve(make_middleware(redirects_file="redirects.json"))
     assert get(url, "/docs/digits.txt").status_code == 404
+
+
+def test_a_redirects_file_nested_too_deep_is_no_file(make_middleware, serve, s3_client, bucket):
+    body = b"[" * 100_000 + b"]" * 100_000
+    s3_client.put_object(Bucket=bucket, Key="redirects.json", Body=body)
+    url = serve(make_middleware(redirects_file="redirects.json"))
+    assert get(url, "/docs/digits.txt").content == b"0123456789"
 
 
 # --- the operator's own redirects ------------------------------------------------
@@ -216,6 +224,7 @@ PIECES = [
     "\x85",
     "\u2028",
     "\u00e9",
+    "\ud800",
     "\uff0e",
     "guide",
     "intro.html",
@@ -247,7 +256,7 @@ def assert_safe(location: str | None, status: int) -> None:
         assert resolved.netloc in (ALLOWED, f"{ALLOWED}:{resolved.port}")
 
 
-@timeless
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(target=targets)
 def test_any_target_is_a_place_inside_the_mount_an_allowed_host_or_refused(target):
     try:

@@ -12,6 +12,10 @@ import logging
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from s3wsgi.site import versions
 
 # Keys a version named "..", "../secret" or "/secret" would reach from
 # key_prefix "manual": S3 keys are literal, so each is a distinct object.
@@ -157,3 +161,61 @@ def test_a_version_becomes_a_key_only_through_a_request_paths_checks(
     assert answer.status_code == 404
     assert any("cannot name a key" in r.getMessage() for r in caplog.records)
     assert get(url, "/docs/v1/").text == "<h1>v1</h1>"
+
+
+def test_a_file_of_many_bad_names_is_logged_in_a_few_lines(
+    make_middleware, serve, put_versions, caplog
+):
+    put_versions({"versions": ["v1", *(f"../v{n}" for n in range(20_000))]})
+    url = serve(make_middleware(key_prefix="manual", versions=True))
+    with caplog.at_level(logging.WARNING, logger="s3wsgi"):
+        assert get(url, "/docs/v1/").text == "<h1>v1</h1>"
+    lines = versions_lines(caplog, logging.WARNING)
+    assert len(lines) == 21
+    assert lines[-1] == "manual/versions.json: 19980 more entries left out"
+
+
+# --- any document at all ----------------------------------------------------------
+
+NAMES = ["v1", "v2", "latest", "..", "../x", "/x", "v 1", "\u00e9", "", "a\r\nb", "-v", "v1/"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(NAMES) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+names = st.sampled_from(NAMES) | json_values
+documents = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {"versions": st.lists(names, max_size=6)},
+        optional={
+            "aliases": st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=4), names),
+            "default": names,
+        },
+    ),
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=documents)
+def test_any_document_is_refused_or_holds_only_what_publish_would_write(document):
+    try:
+        found, dropped = versions.checked(json.dumps(document).encode())
+    except ValueError:
+        assert not (
+            isinstance(document, dict)
+            and isinstance(document.get("versions"), list)
+            and isinstance(document.get("aliases", {}), dict)
+        )
+        return
+    for name in [*found["versions"], *found["aliases"]]:
+        versions.check_name("name", name)  # raises for a name publish refuses
+    assert len(set(found["versions"])) == len(found["versions"])
+    assert set(found["aliases"].values()) <= set(found["versions"])
+    assert not set(found["aliases"]) & set(found["versions"])
+    default = found["default"]
+    assert default is None or default in found["versions"] or default in found["aliases"]
+    kept = len(found["versions"]) + len(found["aliases"]) + (default is not None)
+    entries = len(document["versions"]) + len(document.get("aliases", {}))
+    assert kept + len(dropped) == entries + (document.get("default") is not None)
+    assert not any(c in line for line in dropped for c in "\r\n\x00")

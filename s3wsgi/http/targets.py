@@ -69,6 +69,8 @@ def checked(target: str, allowed_hosts: frozenset[str], *, root: str = "") -> Lo
         key_for(path, key_prefix="", index_document="")
     except BadPath as error:
         raise BadTarget(str(error)) from None
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 can make
+        raise BadTarget("the path is not Unicode text") from None
     if not path.startswith(root):
         raise BadTarget(f"the path is outside key_prefix {root!r}")
     return Local(path[len(root) :])

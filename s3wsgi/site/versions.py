@@ -81,31 +81,38 @@ def checked(body: bytes) -> tuple[Document, list[str]]:
     if not isinstance(found_versions, list) or not isinstance(found_aliases, dict):
         raise ValueError('"versions" is not a list or "aliases" is not an object')
     dropped: list[str] = []
-    versions: list[str] = []
+    versions: dict[str, None] = {}  # in the file's order; a dict, to look names up at once
     for name in found_versions:
         if not _is_name(name):
-            dropped.append(f"version {name!r}: not a version's name")
+            dropped.append(f"version {_shown(name)}: not a version's name")
         elif name in versions:
-            dropped.append(f"version {name!r}: named twice")
+            dropped.append(f"version {_shown(name)}: named twice")
         else:
-            versions.append(name)
+            versions[name] = None
     aliases: dict[str, str] = {}
     for name, target in found_aliases.items():
         if not _is_name(name):
-            dropped.append(f"alias {name!r}: not an alias's name")
+            dropped.append(f"alias {_shown(name)}: not an alias's name")
         elif name in versions:
-            dropped.append(f"alias {name!r}: also a version")
-        elif target not in versions:
-            dropped.append(f"alias {name!r}: {target!r} is no version")
+            dropped.append(f"alias {_shown(name)}: also a version")
+        elif not isinstance(target, str) or target not in versions:
+            dropped.append(f"alias {_shown(name)}: {_shown(target)} is no version")
         else:
             aliases[name] = target
     default = document.get("default")
     if default is not None and not (
         isinstance(default, str) and (default in versions or default in aliases)
     ):
-        dropped.append(f"default {default!r}: no version or alias has that name")
+        dropped.append(f"default {_shown(default)}: no version or alias has that name")
         default = None
-    return {"versions": versions, "aliases": aliases, "default": default}, dropped
+    return {"versions": list(versions), "aliases": aliases, "default": default}, dropped
+
+
+def _shown(value: object) -> str:
+    """A value for a log line: repr's escapes (no control character gets
+    through), and no longer than a line."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _is_name(name: object) -> bool:
