@@ -241,7 +241,7 @@ class Mount:
                     index_document=self.index_document,
                 )
             except BadPath as error:
-                log.warning("%s: version %r cannot name a key: %s", text, version, error)
+                log.warning("%s: version %.80r cannot name a key: %s", text, version, error)
                 return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
         try:
             return self._object(environ, site, key, budget)
@@ -396,7 +396,8 @@ class Mount:
             try:
                 place = checked(moved.target, self.redirect_hosts, root=root)
             except BadTarget as error:
-                log.warning("%s: redirect to %r refused: %s", moved.source, moved.target, error)
+                # %.200r: escaped, and one line however long the target
+                log.warning("%s: redirect to %.200r refused: %s", moved.source, moved.target, error)
                 return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
             if isinstance(place, Remote):
                 return responses.redirect(place.url, self.headers)

@@ -100,6 +100,8 @@ FILE_CASES = {
     "/nul.html": ("/guide/\x00intro.html", 404, None),
     "/c1.html": ("/guide/\x85intro.html", 404, None),
     "/surrogate.html": ("/guide/\ud800.html", 404, None),
+    "/long.html": ("https://" + "evil" * 2000 + "/" + "a" * 9000, 404, None),
+    "/long-scheme.html": ("x" * 9000 + ":", 404, None),
     "/allowed.html": (f"https://{ALLOWED}/new/?from=old", 301, f"https://{ALLOWED}/new/?from=old"),
     "/local.html": ("/guide/intro.html", 301, "/docs/guide/intro.html"),
     "/relative.html": ("guide/", 301, "/docs/guide/"),
@@ -123,6 +125,7 @@ def test_a_redirects_file_target_is_checked_as_bucket_data(
     logged = refusals(caplog)
     assert len(logged) == sum(status == 404 for _, status, _ in FILE_CASES.values())
     assert all(m.startswith("redirects.json: redirect to ") for m in logged)
+    assert all(len(m) < 500 for m in logged)  # one line, however long the target
     # Control characters are escaped in the log: one line per refusal.
     assert not any(c in m for m in logged for c in "\r\n\x00\x85")
     assert any("\\r\\nSet-Cookie" in m for m in logged)

@@ -85,15 +85,15 @@ def _remote(target: str, allowed_hosts: frozenset[str]) -> Remote:
         parts = urlsplit(target)
         port = parts.port
     except ValueError as error:
-        raise BadTarget(f"not a URL ({error})") from None
+        raise BadTarget(f"not a URL ({str(error):.80})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise BadTarget(f"the scheme {scheme!r} is neither http nor https")
+        raise BadTarget(f"the scheme {scheme!r:.40} is neither http nor https")
     if "@" in parts.netloc:
         raise BadTarget("the URL holds a user name")
     host = parts.hostname
     if not host or host not in allowed_hosts:
-        raise BadTarget(f"the host {host!r} is not in redirect_hosts")
+        raise BadTarget(f"the host {host!r:.80} is not in redirect_hosts")
     url = f"{scheme}://{f'[{host}]' if ':' in host else host}"
     if port is not None:
         url += f":{port}"
