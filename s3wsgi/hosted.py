@@ -24,6 +24,10 @@ from .stores.base import Budget, Store
 
 log = logging.getLogger("s3wsgi")
 
+# Lines logged about one read of versions.json: enough to fix it by, and no
+# flood from a file of a million bad names.
+MAX_LOGGED = 20
+
 
 class WebsiteRedirect(Exception):
     """An object carries an S3 website redirect to ``location``."""
@@ -145,8 +149,10 @@ def _checked_versions(key: str, body: bytes) -> versions_file.Document:
     """The file's usable entries; what it left out is logged once per read
     of a new file, not once per request."""
     document, dropped = versions_file.checked(body)
-    for problem in dropped:
+    for problem in dropped[:MAX_LOGGED]:
         log.warning("%s: %s; left out", key, problem)
+    if len(dropped) > MAX_LOGGED:
+        log.warning("%s: %d more entries left out", key, len(dropped) - MAX_LOGGED)
     return document
 
 
