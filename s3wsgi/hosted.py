@@ -10,9 +10,10 @@ GetObject) at most every ``site_files_ttl`` seconds.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from typing import NamedTuple
 from wsgiref.types import WSGIEnvironment
 
 from .http.encodings import weighted
@@ -20,6 +21,12 @@ from .site import VERSIONS_NAME
 from .site import versions as versions_file
 from .site.kept import Kept
 from .stores.base import Budget, Store
+
+log = logging.getLogger("s3wsgi")
+
+# Lines logged about one read of versions.json: enough to fix it by, and no
+# flood from a file of a million bad names.
+MAX_LOGGED = 20
 
 
 class WebsiteRedirect(Exception):
@@ -33,7 +40,7 @@ class WebsiteRedirect(Exception):
 def _redirect_map(data: bytes) -> dict[str, str]:
     try:
         document = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise ValueError("not JSON") from None
     if not isinstance(document, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in document.items()
@@ -47,9 +54,27 @@ def _path(path: str) -> str:
     return "/" + path.lstrip("/")
 
 
+# A control character (C0, DEL, C1) in a configured redirect: CR and LF
+# would split the Location header, and none belongs in a URL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+class Moved(NamedTuple):
+    """Where a path moved, and who says so: ``source`` is the key of the
+    object in the bucket (checked as bucket data), or None for the
+    operator's ``redirects`` (trusted)."""
+
+    target: str
+    source: str | None
+
+
 class Redirects:
     """Paths that moved: ``old -> new``, both under the prefix (``/old.html``)
-    or the new one an absolute URL; from code, and from a file in the bucket."""
+    or the new one an absolute URL; from code, and from a file in the bucket.
+
+    ValueError for a configured target that cannot be a Location: a control
+    character, or an absolute URL that is not ASCII."""
 
     def __init__(
         self,
@@ -59,35 +84,25 @@ class Redirects:
         ttl: float,
     ):
         self.configured = {_path(old): new for old, new in configured}
+        for old, new in self.configured.items():
+            if _CONTROL.search(old) or _CONTROL.search(new):
+                raise ValueError(f"redirects: {old!r} -> {new!r} holds a control character")
+            if _ABSOLUTE.match(new) and not new.isascii():
+                raise ValueError(
+                    f"redirects: {old!r} -> {new!r}: an absolute URL must be ASCII"
+                    " (percent-encode the rest)"
+                )
+        self.file_key = file_key
         self.file = Kept(store, file_key, _redirect_map, ttl) if file_key else None
 
-    def target(self, path: str, budget: Budget | None) -> str | None:
+    def target(self, path: str, budget: Budget | None) -> Moved | None:
         """Where ``path`` (decoded, under the prefix, with a leading ``/``) moved."""
         target = self.configured.get(path)
-        if target is None and self.file is not None:
-            moved = self.file.get(budget)
-            target = moved.get(path) if moved else None
-        return target
-
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-
-
-def website_location(location: str, allowed_hosts: frozenset[str]) -> tuple[str, bool] | None:
-    """An S3 website redirect as a Location: ``(path, False)`` for a path in
-    the bucket (S3 website hosting reads it from the bucket's root),
-    ``(url, True)`` for an absolute URL to an allowed host, else None: never
-    an open redirect to anywhere a bucket writer chose."""
-    if location.startswith("/") and not location.startswith("//"):
-        return location, False
-    if not _SCHEME.match(location) and not location.startswith("//"):
-        return None
-    parts = urlsplit(location)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if parts.hostname.lower() not in allowed_hosts:
-        return None
-    return location, True
+        if target is not None:
+            return Moved(target, None)
+        moved = self.file.get(budget) if self.file is not None else None
+        target = moved.get(path) if moved else None
+        return Moved(target, self.file_key) if target is not None else None
 
 
 class Versions:
@@ -103,7 +118,8 @@ class Versions:
         aliases: Iterable[tuple[str, str]],
         default: str | None,
     ):
-        self.file = Kept(store, key_prefix + VERSIONS_NAME, versions_file.loads, ttl)
+        key = key_prefix + VERSIONS_NAME
+        self.file = Kept(store, key, lambda body: _checked_versions(key, body), ttl)
         self.aliases = dict(aliases)
         self.default_name = default
 
@@ -127,6 +143,17 @@ class Versions:
     def default(self, budget: Budget | None) -> str | None:
         """The version or alias ``/docs/`` sends readers to."""
         return self.document(budget)["default"]
+
+
+def _checked_versions(key: str, body: bytes) -> versions_file.Document:
+    """The file's usable entries; what it left out is logged once per read
+    of a new file, not once per request."""
+    document, dropped = versions_file.checked(body)
+    for problem in dropped[:MAX_LOGGED]:
+        log.warning("%s: %s; left out", key, problem)
+    if len(dropped) > MAX_LOGGED:
+        log.warning("%s: %d more entries left out", key, len(dropped) - MAX_LOGGED)
+    return document
 
 
 def is_navigation(environ: WSGIEnvironment) -> bool:

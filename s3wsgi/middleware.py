@@ -11,12 +11,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote
 
 from .bulkhead import Bulkhead
 from .check import BucketProblem, check_bucket
 from .hidden import Hidden
-from .hosted import Redirects, Versions, WebsiteRedirect, is_navigation, website_location
+from .hosted import Moved, Redirects, Versions, WebsiteRedirect, is_navigation
 from .http import responses
 from .http.bodies import Watched
 from .http.encodings import choose
@@ -30,6 +29,7 @@ from .http.paths import (
     wsgi_to_text,
 )
 from .http.responses import Response
+from .http.targets import BadTarget, Remote, checked
 from .listing import render as render_listing
 from .objects import ObjectAnswers
 from .observe.observer import watch
@@ -258,7 +258,7 @@ class Mount:
                 default = self.versions.default(budget)
                 if default is None:
                     return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
-                location = self._location(environ, quote(default) + "/")
+                location = self._location(environ, text_to_wsgi(default) + "/")
                 return responses.redirect(location, self.headers, HTTPStatus.FOUND)
             if name == VERSIONS_NAME and not slash:
                 return self._versions_document(budget)
@@ -268,7 +268,15 @@ class Mount:
             if not slash:
                 return responses.redirect(self._location(environ, rest + "/"), self.headers)
             site = self.key_prefix + version + "/"
-            key = key_for(text, key_prefix=site, index_document=self.index_document)
+            try:  # the version's name is checked as a request path's segments are
+                key = key_for(
+                    f"{version}/{text}",
+                    key_prefix=self.key_prefix,
+                    index_document=self.index_document,
+                )
+            except BadPath as error:
+                log.warning("%s: version %.80r cannot name a key: %s", text, version, error)
+                return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
         owner = self.owners(self, key)
         if owner is not self:
             # Another mount's key, reached through this one (a version alias,
@@ -446,31 +454,33 @@ class Mount:
         ]
         return Response(HTTPStatus.OK, headers, [body])
 
-    def _moved(self, environ: Environ, target: str) -> Response:
-        """301 to a configured redirect's target: a path under the prefix,
-        or an absolute URL (configured by the operator, so trusted)."""
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", target):
-            return responses.redirect(target, self.headers)
-        location = self._location(environ, text_to_wsgi(target.lstrip("/")))
-        return responses.redirect(location, self.headers)
+    def _moved(self, environ: Environ, moved: Moved, root: str = "") -> Response:
+        """301 to a redirect's target: a path under the prefix, or an
+        absolute URL. The operator's (``redirects``) is trusted; the
+        bucket's is checked and rebuilt (:mod:`s3wsgi.http.targets`) and
+        anything else refused with a logged 404: never an open redirect or
+        a way out of the mount. A bucket's path must start with ``root``."""
+        if moved.source is not None:
+            try:
+                place = checked(moved.target, self.redirect_hosts, root=root)
+            except BadTarget as error:
+                # %.200r: escaped, and one line however long the target
+                log.warning("%s: redirect to %.200r refused: %s", moved.source, moved.target, error)
+                return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
+            if isinstance(place, Remote):
+                return responses.redirect(place.url, self.headers)
+            target = place.path
+        elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", moved.target):
+            return responses.redirect(moved.target, self.headers)
+        else:
+            target = moved.target.lstrip("/")
+        return responses.redirect(self._location(environ, text_to_wsgi(target)), self.headers)
 
     def _website_redirect(self, environ: Environ, key: str, location: str) -> Response:
         """301 as S3 website hosting answers an object with a redirect: a path
-        is the bucket's (mapped into this mount), an absolute URL only to an
-        allowed host; anything else is refused (404), never an open redirect."""
-        allowed = website_location(location, self.redirect_hosts)
-        if allowed is None:
-            log.warning("%s: website redirect to %r refused (see redirect_hosts)", key, location)
-            return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
-        target, absolute = allowed
-        if absolute:
-            return responses.redirect(target, self.headers)
-        path = target.lstrip("/")
-        if not path.startswith(self.key_prefix):
-            log.warning("%s: website redirect to %r is outside key_prefix", key, location)
-            return responses.text_response(HTTPStatus.NOT_FOUND, self.headers)
-        path = path[len(self.key_prefix) :]
-        return responses.redirect(self._location(environ, text_to_wsgi(path)), self.headers)
+        is the bucket's (mapped into this mount, so under key_prefix), an
+        absolute URL only to a host in ``redirect_hosts``."""
+        return self._moved(environ, Moved(location, key), root=self.key_prefix)
 
     def _location(self, environ: Environ, rest: str) -> str:
         """This host's URL of ``rest`` (a WSGI string) under the prefix,

@@ -27,22 +27,8 @@ def _parse(data: bytes) -> dict[str, Encodings]:
     return {path: tuple(entry.encodings) for path, entry in files.items() if entry.encodings}
 
 
-# Published sites' manifests kept per mount: the mount's own and those of
-# the folders right below it that requests named (a client naming folders
-# that hold no site costs one kept "missing" each, so they are bounded).
-MAX_SITES = 256
-
-
 class Variants:
-    """The variants of keys under each published folder (a key prefix).
-
-    A key's published site is the mount's own folder (``site``) when its
-    manifest lists the key, else the folder right below it that holds the
-    key (``manual/`` for ``manual/guide.html``: a site published with
-    ``--key-prefix manual`` under a mount of the whole bucket), as versions
-    are. Each manifest is kept for ``ttl`` seconds, so the common path asks
-    S3 nothing.
-    """
+    """The variants of keys under each published folder (a key prefix)."""
 
     def __init__(self, store: Store, ttl: float):
         self.store = store
@@ -52,25 +38,13 @@ class Variants:
 
     def of(self, key_prefix: str, key: str, budget: Budget | None) -> Encodings:
         """The Content-Encodings ``key`` has variants in (empty for none)."""
-        files = self._files(key_prefix, budget)
-        if files is not None and key[len(key_prefix) :] in files:
-            return files[key[len(key_prefix) :]]
-        folder, slash, _ = key[len(key_prefix) :].partition("/")
-        if not slash:
-            return ()
-        inner = key_prefix + folder + "/"
-        files = self._files(inner, budget)
-        return files.get(key[len(inner) :], ()) if files else ()
-
-    def _files(self, key_prefix: str, budget: Budget | None) -> dict[str, Encodings] | None:
         kept = self._manifests.get(key_prefix)
         if kept is None:
             with self._lock:
-                kept = self._manifests.get(key_prefix)
-                if kept is None:
-                    if len(self._manifests) >= MAX_SITES:
-                        # The oldest folder a request named goes first.
-                        del self._manifests[next(iter(self._manifests))]
-                    kept = Kept(self.store, key_prefix + MANIFEST_NAME, _parse, self.ttl)
-                    self._manifests[key_prefix] = kept
-        return kept.get(budget)
+                kept = self._manifests.setdefault(
+                    key_prefix, Kept(self.store, key_prefix + MANIFEST_NAME, _parse, self.ttl)
+                )
+        files = kept.get(budget)
+        if not files:
+            return ()
+        return files.get(key[len(key_prefix) :], ())

@@ -222,23 +222,3 @@ def test_a_variant_asked_for_by_its_own_name_is_not_sent_encoded(url):
         fetch(url, "/docs/_static/style.css", Accept_Encoding="br")[1]["content-encoding"] == "br"
     )
 
-
-def test_a_site_published_in_a_folder_of_the_mount_keeps_its_variants(
-    make_middleware, serve, tmp_path, s3_client, bucket, proxy, store_kind
-):
-    """publishing.rst's walkthrough: a site published with --key-prefix
-    manual, read through a mount of the whole bucket at /docs/manual/."""
-    folder = tmp_path / "manual"
-    (folder / "_static").mkdir(parents=True)
-    (folder / "_static" / "style.css").write_bytes(STYLE)
-    publish(folder, bucket=bucket, key_prefix="manual", client=s3_client)
-    url = serve(make_middleware(endpoint_url=proxy.url))
-    status, got, body = fetch(url, "/docs/manual/_static/style.css", Accept_Encoding="br")
-    assert (status, got.get("content-encoding")) == (200, "br")
-    assert brotli.decompress(body) == STYLE and got["vary"] == "Accept-Encoding"
-    # Once both manifests are kept, a request is one S3 request (counted as
-    # connections, which only boto3's pool opens one per request for here).
-    before = proxy.accepted
-    assert fetch(url, "/docs/manual/_static/style.css", Accept_Encoding="gzip")[0] == 200
-    if store_kind == "boto3":
-        assert proxy.accepted - before == 1

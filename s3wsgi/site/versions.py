@@ -62,6 +62,63 @@ def loads(body: bytes) -> Document:
     return {"versions": versions, "aliases": aliases, "default": default}
 
 
+def checked(body: bytes) -> tuple[Document, list[str]]:
+    """The document as a server may use it, and what it left out of it.
+
+    Bucket data, so checked as strictly as ``s3wsgi publish`` writes it:
+    a version or alias not named by :func:`check_name`'s rule, an alias of
+    no such version, an alias that is also a version, or a default that
+    names neither is left out, with a line saying why. ValueError for a
+    body that is not a JSON object with a list of versions.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("it is not JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("it is not a JSON object")
+    found_versions, found_aliases = document.get("versions"), document.get("aliases", {})
+    if not isinstance(found_versions, list) or not isinstance(found_aliases, dict):
+        raise ValueError('"versions" is not a list or "aliases" is not an object')
+    dropped: list[str] = []
+    versions: dict[str, None] = {}  # in the file's order; a dict, to look names up at once
+    for name in found_versions:
+        if not _is_name(name):
+            dropped.append(f"version {_shown(name)}: not a version's name")
+        elif name in versions:
+            dropped.append(f"version {_shown(name)}: named twice")
+        else:
+            versions[name] = None
+    aliases: dict[str, str] = {}
+    for name, target in found_aliases.items():
+        if not _is_name(name):
+            dropped.append(f"alias {_shown(name)}: not an alias's name")
+        elif name in versions:
+            dropped.append(f"alias {_shown(name)}: also a version")
+        elif not isinstance(target, str) or target not in versions:
+            dropped.append(f"alias {_shown(name)}: {_shown(target)} is no version")
+        else:
+            aliases[name] = target
+    default = document.get("default")
+    if default is not None and not (
+        isinstance(default, str) and (default in versions or default in aliases)
+    ):
+        dropped.append(f"default {_shown(default)}: no version or alias has that name")
+        default = None
+    return {"versions": list(versions), "aliases": aliases, "default": default}, dropped
+
+
+def _shown(value: object) -> str:
+    """A value for a log line: repr's escapes (no control character gets
+    through), and no longer than a line."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _is_name(name: object) -> bool:
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def dumps(document: Document) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
 
