@@ -215,6 +215,15 @@ def test_excluded_paths_are_not_published(site, s3_endpoint, s3_client, empty_bu
     keys = set(stored_keys(s3_client, empty_bucket))
     assert "js/app.js" in keys
     assert not {key for key in keys if key.startswith("drafts/") or ".map" in key}
+    # Nor is what is left out published under another name.
+    (site / "js" / "shown.js").symlink_to("app.js.map")
+    (site / "build.txt").symlink_to(".buildinfo")
+    linked = publish_command(
+        site, empty_bucket, s3_endpoint, "--exclude", "*.map", "--follow-links"
+    )
+    error = refusals(linked)
+    assert "build.txt (a symbolic link to .buildinfo, which is left out)" in error
+    assert "js/shown.js (a symbolic link to app.js.map, which is left out)" in error
 
 
 def test_delete_leaves_excluded_and_hidden_keys_alone(site, s3_endpoint, s3_client, empty_bucket):

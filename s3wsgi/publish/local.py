@@ -285,7 +285,12 @@ class _Walk:
         except OSError:
             self.refused.append((path, f"a symbolic link to {shown}, which does not exist"))
             return None
-        return os.path.relpath(target, self.root).replace(os.sep, "/"), status
+        real = os.path.relpath(target, self.root).replace(os.sep, "/")
+        if real != "." and self.selection.skips(real):
+            # What is left out is not published under another name either.
+            self.refused.append((path, f"a symbolic link to {shown}, which is left out"))
+            return None
+        return real, status
 
     def _read(self, path: str, real: str) -> None:
         """Read the file: its digests, and its identity to check it is the
