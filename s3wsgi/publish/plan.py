@@ -301,13 +301,12 @@ class _Decisions:
     def run(self, max_concurrency: int) -> None:
         to_compress: list[tuple[LocalFile, str, manifest.Entry]] = []
         to_check: list[_Object] = []
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            suspects = [file for file in self.site if self._etag_differs(file)]
-            changed = {
-                file.path
-                for file, ours in zip(suspects, pool.map(self._ours, suspects))
-                if not ours
-            }
+        changed = set()
+        suspects = [file for file in self.site if self._etag_differs(file)]
+        if suspects:
+            with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+                found = zip(suspects, pool.map(self._ours, suspects))
+                changed = {file.path for file, ours in found if not ours}
         for file in self.site:
             key = self.prefix + file.path
             self.wanted.add(key)

@@ -16,7 +16,7 @@ import itertools
 import os
 import queue
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -81,8 +81,9 @@ class Result:
                 f"from DIR with their variants: {', '.join(self.changed_outside)}"
             )
         if self.kept:
+            keys = "key" if len(self.kept) == 1 else "keys"
             lines.append(
-                f"kept {len(self.kept)} keys under the prefix that the previous manifest "
+                f"kept {len(self.kept)} {keys} under the prefix that the previous manifest "
                 f"does not name, e.g. {self.kept[0]} (--force deletes them too)"
             )
         skipped = f" · skipped {len(self.skipped)}" if self.skipped else ""
@@ -319,60 +320,60 @@ def _upload(
         multipart_threshold=MULTIPART_THRESHOLD,
         multipart_chunksize=PART_SIZE,
     )
-    # On a failure or an interrupt, leaving the block cancels the transfers
-    # not yet started and waits for those under way. (Its shutdown(cancel=True)
-    # is not used: s3transfer 0.19 passes the message as the exception type.)
-    with create_transfer_manager(client, config) as manager:
-        for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
-            _upload_phase(manager, plan.bucket, list(phase), max_concurrency, progress)
-
-
-def _upload_phase(
-    manager: TransferManager,
-    bucket: str,
-    uploads: list[Upload],
-    max_concurrency: int,
-    progress: Callable[[int], None] | None,
-) -> None:
-    """The uploads of one phase, a few more open at a time than are sent,
-    so that a site of many files never holds them all open; the first
-    failure stops the publish."""
-    finished: queue.SimpleQueue[TransferFuture] = queue.SimpleQueue()
-    subscribers: list[BaseSubscriber] = [_Done(finished.put)]
-    if progress:
-        subscribers.append(_Progress(progress))
-    waiting = iter(uploads)
-    sources: dict[int, io.BufferedIOBase] = {}
+    sending = _Sending(plan.bucket, 2 * max_concurrency, progress)
     try:
-        for upload in itertools.islice(waiting, 2 * max_concurrency):
-            _submit(manager, bucket, upload, subscribers, sources)
-        while sources:
-            future = finished.get()
-            sources.pop(id(future)).close()
+        # On a failure or an interrupt, leaving the block cancels the transfers
+        # not yet started and waits for those under way. (Its shutdown(cancel=True)
+        # is not used: s3transfer 0.19 passes the message as the exception type.)
+        with create_transfer_manager(client, config) as manager:
+            for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
+                sending.phase(manager, phase)
+    finally:
+        sending.close()  # once no transfer reads them
+
+
+class _Sending:
+    """Uploads with a few more files open than are being sent, so that a
+    site of many files never holds them all open at once."""
+
+    def __init__(self, bucket: str, window: int, progress: Callable[[int], None] | None):
+        self.bucket, self.window = bucket, window
+        self.finished: queue.SimpleQueue[TransferFuture] = queue.SimpleQueue()
+        self.subscribers: list[BaseSubscriber] = [_Done(self.finished.put)]
+        if progress:
+            self.subscribers.append(_Progress(progress))
+        self.sources: dict[int, io.BufferedIOBase] = {}  # by id() of the transfer
+
+    def phase(self, manager: TransferManager, uploads: Iterable[Upload]) -> None:
+        """Send every upload and wait for them; the first failure stops the publish."""
+        waiting = iter(uploads)
+        for upload in itertools.islice(waiting, self.window):
+            self._submit(manager, upload)
+        while self.sources:
+            future = self.finished.get()
+            self.sources.pop(id(future)).close()
             future.result()
             for upload in itertools.islice(waiting, 1):
-                _submit(manager, bucket, upload, subscribers, sources)
-    finally:
-        for source in sources.values():
+                self._submit(manager, upload)
+
+    def _submit(self, manager: TransferManager, upload: Upload) -> None:
+        source = _source(upload)
+        try:
+            future = manager.upload(
+                source,
+                self.bucket,
+                upload.key,
+                extra_args=upload.extra_args,
+                subscribers=self.subscribers,
+            )
+        except BaseException:
             source.close()
+            raise
+        self.sources[id(future)] = source
 
-
-def _submit(
-    manager: TransferManager,
-    bucket: str,
-    upload: Upload,
-    subscribers: list[BaseSubscriber],
-    sources: dict[int, io.BufferedIOBase],
-) -> None:
-    source = _source(upload)
-    try:
-        future = manager.upload(
-            source, bucket, upload.key, extra_args=upload.extra_args, subscribers=subscribers
-        )
-    except BaseException:
-        source.close()
-        raise
-    sources[id(future)] = source
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.close()
 
 
 def _source(upload: Upload) -> io.BufferedIOBase:
