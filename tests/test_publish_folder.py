@@ -202,6 +202,10 @@ def test_hidden_files_are_skipped_and_counted(site, s3_endpoint, s3_client, empt
     assert {".git/HEAD", ".doctrees/environment.pickle", "_static/.DS_Store"} <= set(
         stored_keys(s3_client, empty_bucket)
     )
+    # Skipped, a name is not checked: the dry run shows it on one line.
+    (site / ".odd\nname").write_bytes(b"")
+    dry = publish_command(site, empty_bucket, s3_endpoint, "--dry-run").stdout.splitlines()
+    assert {"skip .git/", "skip _static/.DS_Store", "skip '.odd\\nname'"} <= set(dry)
 
 
 def test_excluded_paths_are_not_published(site, s3_endpoint, s3_client, empty_bucket):

@@ -244,8 +244,8 @@ def _publish(
         print(json.dumps(result.as_json(), ensure_ascii=False))
         return 0
     if args.dry_run:
-        for path in result.skipped:
-            print(f"skip {path}")
+        for path in result.skipped:  # unchecked names: one line each, whatever they hold
+            print(f"skip {path if path.isprintable() else repr(path)}")
         for key in result.uploaded:
             print(f"upload {key}")
         if result.manifest_written:

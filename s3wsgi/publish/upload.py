@@ -204,7 +204,10 @@ def publish(
             version=version,
             aliases=aliases,
             default=default,
-            selection=Selection(tuple(exclude), include_hidden),
+            # One pattern given as a string is one pattern, not its characters.
+            selection=Selection(
+                (exclude,) if isinstance(exclude, str) else tuple(exclude), include_hidden
+            ),
             follow_links=follow_links,
             create_bucket=create_bucket,
             max_concurrency=max_concurrency,
