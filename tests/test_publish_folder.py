@@ -119,8 +119,13 @@ def test_links_inside_dir_are_refused_unless_followed(site, s3_endpoint, s3_clie
 
 def test_a_folder_link_loop_is_refused(site, s3_endpoint, s3_client, empty_bucket):
     (site / "guide" / "loop").symlink_to("..")
+    (site / "ping.html").symlink_to("pong.html")
+    (site / "pong.html").symlink_to("ping.html")
+    (site / "odd.html").symlink_to("new\nline.html")
     error = refusals(publish_command(site, empty_bucket, s3_endpoint, "--follow-links"))
     assert "guide/loop (a link to a folder holding it: a loop)" in error
+    assert "ping.html (a symbolic link to pong.html: a loop of links)" in error
+    assert "odd.html (a symbolic link to 'new\\nline.html', which does not exist)" in error
     assert stored_keys(s3_client, empty_bucket) == {}
 
 

@@ -267,7 +267,7 @@ class _Walk:
         the root and what is there; None, refused, otherwise."""
         link = os.path.join(self.root, real)
         try:
-            shown = os.readlink(link)
+            shown = _shown(os.readlink(link))
         except OSError as error:
             self.refused.append((path, f"a symbolic link that cannot be read: {error.strerror}"))
             return None
@@ -284,6 +284,9 @@ class _Walk:
             status = os.stat(target, follow_symlinks=False)
         except OSError:
             self.refused.append((path, f"a symbolic link to {shown}, which does not exist"))
+            return None
+        if stat.S_ISLNK(status.st_mode):  # realpath gave up: links leading to each other
+            self.refused.append((path, f"a symbolic link to {shown}: a loop of links"))
             return None
         real = os.path.relpath(target, self.root).replace(os.sep, "/")
         if real != "." and self.selection.skips(real):
