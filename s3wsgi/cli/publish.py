@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from .. import options as schema
 from ..publish import DEFAULT_CACHE_CONTROL, PublishError, Rules, apply, plan_or_fail
+from ..publish.local import Selection
 from ..publish.remote import make_client
 from .errors import Problem, UsageError
 from .settings import setting
@@ -89,7 +90,37 @@ def add_parser(commands: Commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--delete",
         action="store_true",
-        help="remove keys under the prefix that DIR no longer has, after the manifest",
+        help="remove keys under the prefix that DIR no longer has and the previous "
+        "manifest names, after the new manifest (never keys --exclude or the hidden rule "
+        "leave out)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --delete, also remove keys no manifest of ours names (other sites' too)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a glob on paths relative to DIR not to publish (a folder's match leaves out its "
+        "contents), e.g. '*.map' or drafts; repeatable",
+    )
+    parser.add_argument(
+        "--include-hidden",
+        action="store_true",
+        help="publish files and folders whose name starts with a dot too (.well-known always is)",
+    )
+    parser.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="publish what symbolic links lead to when it is inside DIR (default: refuse links)",
+    )
+    parser.add_argument(
+        "--create-bucket",
+        action="store_true",
+        help="create the bucket, in the client's region, if there is none",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="list what would be uploaded and deleted"
@@ -186,9 +217,13 @@ def _publish(
             key_prefix=settings.get("key_prefix", ""),
             rules=rules,
             delete=args.delete,
+            force=args.force,
             version=args.site_version,
             aliases=args.aliases,
             default=args.default,
+            selection=Selection(tuple(args.exclude), args.include_hidden),
+            follow_links=args.follow_links,
+            create_bucket=args.create_bucket,
             max_concurrency=_CONCURRENCY,
         )
     except ValueError as error:
@@ -209,6 +244,8 @@ def _publish(
         print(json.dumps(result.as_json(), ensure_ascii=False))
         return 0
     if args.dry_run:
+        for path in result.skipped:  # unchecked names: one line each, whatever they hold
+            print(f"skip {path if path.isprintable() else repr(path)}")
         for key in result.uploaded:
             print(f"upload {key}")
         if result.manifest_written:

@@ -27,9 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from ..http.paths import MAX_KEY_BYTES
 from ..site import MANIFEST_NAME, VERSIONS_NAME, manifest, versions
 from . import compress, remote
-from .local import LocalFile, scan
+from .local import LocalFile, Selection, scan
 from .rules import Rules, is_compressible
 
 if TYPE_CHECKING:
@@ -41,13 +42,10 @@ ASSETS, ASSET_VARIANTS, ENTRY_VARIANTS, ENTRIES = range(4)
 # The object metadata every uploaded object carries: the SHA-256 of its bytes.
 SHA256_METADATA = "s3wsgi-sha256"
 
-# S3's limit on a key's length, in UTF-8 bytes.
-MAX_KEY_BYTES = 1024
-
 
 @dataclass(frozen=True)
 class Upload:
-    """One object to write: from a file (``filename``) or from memory (``data``)."""
+    """One object to write: from a file (``file``) or from memory (``data``)."""
 
     key: str
     size: int
@@ -56,7 +54,7 @@ class Upload:
     cache_control: str
     phase: int
     encoding: str | None = None
-    filename: str | None = None
+    file: LocalFile | None = None
     data: bytes | None = field(default=None, repr=False)
 
     @property
@@ -95,6 +93,10 @@ class Plan:
     manifest_key: str
     manifest_body: bytes | None  # None: the stored manifest is already this one
     versions_change: VersionsChange | None = None  # None: versions.json stays as it is
+    skipped: list[str] = field(default_factory=list)  # left out: hidden or excluded
+    kept: list[str] = field(default_factory=list)  # --delete spared: no manifest of ours names them
+    changed_outside: list[str] = field(default_factory=list)  # originals not as published
+    create_bucket: bool = False
 
     @property
     def upload_bytes(self) -> int:
@@ -115,40 +117,52 @@ def make_plan(
     key_prefix: str = "",
     rules: Rules | None = None,
     delete: bool = False,
+    force: bool = False,
     version: str | None = None,
     aliases: Sequence[str] = (),
     default: str | None = None,
+    selection: Selection | None = None,
+    follow_links: bool = False,
+    create_bucket: bool = False,
     max_concurrency: int = 10,
 ) -> Plan:
     """Compare ``folder`` with what S3 holds and decide what to send.
 
     Reads S3 (ListObjectsV2, the previous manifest, HeadObject where an ETag
     alone cannot tell) and writes nothing. ValueError for a request that
-    cannot be carried out as asked (a bad folder or version name).
+    cannot be carried out as asked (a bad folder, file or version name).
     """
     compress.require_brotli()
     rules = rules or Rules()
+    selection = selection or Selection()
     key_prefix = normalized_prefix(key_prefix)
     if (aliases or default) and not version:
         raise ValueError("--alias and --default need --version")
+    if force and not delete:
+        raise ValueError("--force needs --delete")
     if version:
         versions.check_name("--version", version)
         for name in [*aliases, *([default] if default else [])]:
             versions.check_name("--alias" if name in aliases else "--default", name)
-    site = scan(folder)
+    prefix = key_prefix + (version + "/" if version else "")
+    folder_found = scan(folder, key_prefix=prefix, selection=selection, follow_links=follow_links)
+    site = folder_found.files
     if any(file.path == MANIFEST_NAME for file in site):
         raise ValueError(f"{MANIFEST_NAME}: the folder holds a file named as the manifest")
-    prefix = key_prefix + (version + "/" if version else "")
-    too_long = [f.path for f in site if len((prefix + f.path).encode()) > MAX_KEY_BYTES]
-    if too_long:
-        raise ValueError(f"{too_long[0]}: the key would be longer than S3 allows")
 
+    missing_bucket = create_bucket and not remote.bucket_exists(client, bucket)
     versions_change = None
     if version:
         versions_change = _versions_change(
-            client, bucket, key_prefix + VERSIONS_NAME, version, tuple(aliases), default
+            client,
+            bucket,
+            key_prefix + VERSIONS_NAME,
+            version,
+            tuple(aliases),
+            default,
+            missing_bucket,
         )
-    listed = remote.list_prefix(client, bucket, prefix)
+    listed = {} if missing_bucket else remote.list_prefix(client, bucket, prefix)
     manifest_key = prefix + MANIFEST_NAME
     previous = None
     if manifest_key in listed:
@@ -161,15 +175,18 @@ def make_plan(
     if previous != entries or manifest_key not in listed:
         manifest_body = manifest.dumps(entries)
 
-    deletes = []
+    deletes: list[str] = []
+    kept: list[str] = []
     if delete:
         wanted = decided.wanted | {manifest_key}
-        kept = _kept_versions(client, bucket, prefix, listed) if not version else ()
-        deletes = [
-            key
-            for key in sorted(listed)
-            if key not in wanted and not any(key.startswith(k) for k in kept)
-        ]
+        ours = _listed_by(previous or {}, prefix)
+        versioned = _kept_versions(client, bucket, prefix, listed) if not version else ()
+        for key in sorted(listed):
+            if key in wanted or any(key.startswith(k) for k in versioned):
+                continue
+            if _left_out(selection, key[len(prefix) :]):
+                continue  # as rsync --exclude: what is left out is left alone
+            (deletes if force or key in ours else kept).append(key)
     return Plan(
         bucket=bucket,
         prefix=prefix,
@@ -180,7 +197,34 @@ def make_plan(
         manifest_key=manifest_key,
         manifest_body=manifest_body,
         versions_change=versions_change,
+        skipped=folder_found.skipped,
+        kept=kept,
+        changed_outside=sorted(decided.changed_outside),
+        create_bucket=missing_bucket,
     )
+
+
+def _listed_by(previous: dict[str, manifest.Entry], prefix: str) -> set[str]:
+    """The keys the previous manifest names: its files and their variants."""
+    keys = set()
+    for path, entry in previous.items():
+        keys.add(prefix + path)
+        keys.update(
+            prefix + path + compress.SUFFIXES[enc]
+            for enc in entry.encodings
+            if enc in compress.SUFFIXES
+        )
+    return keys
+
+
+def _left_out(selection: Selection, path: str) -> bool:
+    """Whether ``selection`` leaves out a key's path, or the file it is a variant of."""
+    if selection.skips(path):
+        return True
+    for suffix in compress.SUFFIXES.values():
+        if path.endswith(suffix) and selection.skips(path[: -len(suffix)]):
+            return True
+    return False
 
 
 def _versions_change(
@@ -190,10 +234,11 @@ def _versions_change(
     version: str,
     aliases: tuple[str, ...],
     default: str | None,
+    missing_bucket: bool = False,
 ) -> VersionsChange | None:
     """The change to ``versions.json``, checked against the stored file now
     so that a bad alias or default stops the publish before it starts."""
-    document = read_versions(client, bucket, key)
+    document = versions.empty() if missing_bucket else read_versions(client, bucket, key)
     if versions.updated(document, version, aliases, default) == document:
         return None
     return VersionsChange(key, version, aliases, default)
@@ -250,16 +295,31 @@ class _Decisions:
         self.uploads: list[Upload] = []
         self.unchanged: list[str] = []
         self.wanted: set[str] = set()
+        self.changed_outside: list[str] = []
+        self.forced: set[str] = set()
 
     def run(self, max_concurrency: int) -> None:
         to_compress: list[tuple[LocalFile, str, manifest.Entry]] = []
         to_check: list[_Object] = []
+        changed = set()
+        suspects = [file for file in self.site if self._etag_differs(file)]
+        if suspects:
+            with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+                found = zip(suspects, pool.map(self._ours, suspects))
+                changed = {file.path for file, ours in found if not ours}
         for file in self.site:
             key = self.prefix + file.path
             self.wanted.add(key)
+            if file.path in changed or self._size_differs(file, key):
+                # Changed behind publish's back (a hand upload): the original
+                # and its variants are sent again from the folder.
+                self.changed_outside.append(key)
+                self.forced.add(key)
             entry, original_unchanged, variants_unchanged = self._by_manifest(file, key)
             if original_unchanged:
                 self.unchanged.append(key)
+            elif key in self.forced:
+                self.uploads.append(self._original(file, key, entry).upload)
             else:
                 to_check.append(self._original(file, key, entry))
             if variants_unchanged:
@@ -278,13 +338,53 @@ class _Decisions:
             for path, entry, variants in pool.map(lambda item: self._variants(*item), to_compress):
                 self.entries[path] = entry
                 self.wanted.update(item.upload.key for item in variants)
-                to_check += variants
+                if self.prefix + path in self.forced:
+                    self.uploads += [item.upload for item in variants]
+                else:
+                    to_check += variants
         with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
             for stored, item in zip(pool.map(self._stored, to_check), to_check):
                 if stored:
                     self.unchanged.append(item.upload.key)
                 else:
                     self.uploads.append(item.upload)
+
+    def _etag_differs(self, file: LocalFile) -> bool:
+        """Whether the listing shows the original, unchanged here since the
+        previous manifest, with an ETag other than publish's upload of it
+        would have: changed by hand, or stored encrypted with SSE-KMS
+        (whose ETags are no MD5s), which :meth:`_ours` tells apart."""
+        previous = self.previous.get(file.path)
+        listed = self.listed.get(self.prefix + file.path)
+        return (
+            previous is not None
+            and listed is not None
+            and (previous.sha256, previous.size) == (file.sha256, file.size)
+            and listed.size == file.size
+            and file.etag is not None
+            and listed.etag.strip('"') != file.etag
+        )
+
+    def _ours(self, file: LocalFile) -> bool:
+        """Whether S3 holds the file's bytes as publish stored them, by the
+        digest publish stored in its metadata (one HeadObject)."""
+        stored = remote.head(self.client, self.bucket, self.prefix + file.path)
+        return stored is not None and (
+            stored.get("Metadata", {}).get(SHA256_METADATA) == file.sha256
+            and stored.get("ContentLength") == file.size
+        )
+
+    def _size_differs(self, file: LocalFile, key: str) -> bool:
+        """Whether the listing shows the original at a size other than the
+        previous manifest recorded (and it is unchanged here)."""
+        previous = self.previous.get(file.path)
+        listed = self.listed.get(key)
+        return (
+            previous is not None
+            and listed is not None
+            and previous.sha256 == file.sha256
+            and listed.size != previous.size
+        )
 
     def _by_manifest(self, file: LocalFile, key: str) -> tuple[manifest.Entry, bool, bool]:
         """The file's manifest entry, as far as known now, and whether the
@@ -296,7 +396,8 @@ class _Decisions:
         previous = self.previous.get(file.path)
         listed = self.listed.get(key)
         if (
-            previous is None
+            key in self.forced
+            or previous is None
             or listed is None
             or listed.size != file.size
             or (previous.sha256, previous.size) != (file.sha256, file.size)
@@ -324,7 +425,7 @@ class _Decisions:
             content_type=entry.content_type,
             cache_control=entry.cache_control,
             phase=phase,
-            filename=file.filename,
+            file=file,
         )
         return _Object(upload, file.md5)
 
@@ -332,8 +433,7 @@ class _Decisions:
         self, file: LocalFile, key: str, entry: manifest.Entry
     ) -> tuple[str, manifest.Entry, list[_Object]]:
         """Compress the file: its manifest entry with the variants kept, and them."""
-        with open(file.filename, "rb") as source:
-            data = source.read()
+        data = file.read()
         phase = ENTRY_VARIANTS if self.rules.is_entry(file.path) else ASSET_VARIANTS
         made: list[_Object] = []
         encodings: dict[str, int] = {}
@@ -341,6 +441,8 @@ class _Decisions:
             variant_key = key + compress.SUFFIXES[encoding]
             if variant_key in self.local_keys:
                 continue  # the folder's own file of that name wins
+            if len(variant_key.encode()) > MAX_KEY_BYTES:
+                continue  # a key S3 would refuse: the file is served as stored
             encodings[encoding] = len(compressed)
             upload = Upload(
                 key=variant_key,

@@ -5,10 +5,11 @@ one line."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
     from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 # How the client names the bucket in its URLs (botocore's s3 config).
@@ -97,6 +98,45 @@ def head(client: S3Client, bucket: str, key: str) -> HeadObjectOutputTypeDef | N
         raise
 
 
+def bucket_exists(client: S3Client, bucket: str) -> bool:
+    """Whether the bucket exists (HeadBucket); S3's other answers raise."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def create_bucket(client: S3Client, bucket: str) -> None:
+    """Create the bucket in the client's region; PublishError, in one line,
+    if S3 refuses (a name taken by another account, no permission)."""
+    from botocore.exceptions import ClientError
+
+    region = client.meta.region_name
+    try:
+        if region and region != "us-east-1":  # the one region S3 takes no constraint for
+            constraint = cast("BucketLocationConstraintType", region)
+            client.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": constraint}
+            )
+        else:
+            client.create_bucket(Bucket=bucket)
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        code = details.get("Code", "")
+        if code == "BucketAlreadyOwnedByYou":
+            return  # made since the plan looked: as wanted
+        message = details.get("Message", "")
+        raise PublishError(
+            f"cannot create bucket {bucket!r} at {client.meta.endpoint_url}"
+            f" in {region or 'the default region'}: {code} {message}".rstrip(": ")
+        ) from None
+
+
 def describe(error: BaseException, *, bucket: str, endpoint: str) -> str:
     """One line for a failure of S3 or of the way to it."""
     from botocore.exceptions import (
@@ -113,7 +153,7 @@ def describe(error: BaseException, *, bucket: str, endpoint: str) -> str:
         details = error.response.get("Error", {})
         code = details.get("Code", "")
         if code == "NoSuchBucket":
-            return f"no such bucket {bucket!r} {where}"
+            return f"no such bucket {bucket!r} {where} (--create-bucket creates it)"
         if code in ("AccessDenied", "403"):
             return f"access denied to bucket {bucket!r} {where} (check the credentials and policy)"
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):

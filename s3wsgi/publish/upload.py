@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
+import queue
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +26,14 @@ from s3transfer.subscribers import BaseSubscriber
 
 from ..site import HASHED_PATTERN, NO_CACHE, manifest, versions
 from . import remote
+from .local import MULTIPART_THRESHOLD, PART_SIZE, Selection
 from .plan import SHA256_METADATA, Plan, make_plan, read_versions
 from .rules import DEFAULT_CACHE_CONTROL, Rules
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from s3transfer.futures import TransferFuture
+    from s3transfer.manager import TransferManager
 
     from .plan import Upload, VersionsChange
 
@@ -55,19 +59,42 @@ class Result:
     versions_written: bool = False
     dry_run: bool = False
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    changed_outside: list[str] = field(default_factory=list)
+    bucket_created: bool = False
 
     def summary(self) -> str:
-        """``uploaded N (X MiB) · unchanged M · deleted D · S s``; for a dry
-        run, what would be uploaded and deleted."""
+        """``uploaded N (X MiB) · unchanged M · deleted D · S s`` (``skipped
+        N`` before the time when something was left out), after a line for
+        each thing the user should know: originals changed outside publish,
+        keys ``--delete`` kept; for a dry run, what would be done."""
         uploaded, deleted = (
             ("would upload", "would delete") if self.dry_run else ("uploaded", "deleted")
         )
-        return (
+        lines = []
+        if self.bucket_created:
+            lines.append(f"{'would create' if self.dry_run else 'created'} bucket {self.bucket}")
+        if self.changed_outside:
+            lines.append(
+                f"changed outside publish, {'would be ' if self.dry_run else ''}sent again "
+                f"from DIR with their variants: {', '.join(self.changed_outside)}"
+            )
+        if self.kept:
+            keys = "key" if len(self.kept) == 1 else "keys"
+            lines.append(
+                f"kept {len(self.kept)} {keys} under the prefix that the previous manifest "
+                f"does not name, e.g. {self.kept[0]} (--force deletes them too)"
+            )
+        skipped = f" · skipped {len(self.skipped)}" if self.skipped else ""
+        lines.append(
             f"{uploaded} {len(self.uploaded)} ({self.uploaded_bytes / _MIB:.1f} MiB)"
             f" · unchanged {self.unchanged}"
             f" · {deleted} {len(self.deleted)}"
+            f"{skipped}"
             f" · {self.seconds:.1f} s"
         )
+        return "\n".join(lines)
 
     def as_json(self) -> dict[str, object]:
         """Counts, bytes, seconds and the keys written and deleted, for CI."""
@@ -87,6 +114,12 @@ class Result:
             "versions_written": self.versions_written,
             "uploaded_keys": self.uploaded,
             "deleted_keys": self.deleted,
+            "skipped": len(self.skipped),
+            "skipped_paths": self.skipped,
+            "kept": len(self.kept),
+            "kept_keys": self.kept,
+            "changed_outside_keys": self.changed_outside,
+            "bucket_created": self.bucket_created,
         }
 
 
@@ -102,10 +135,15 @@ def publish(
     cache_control: str | None = None,
     hashed_pattern: str | None = None,
     delete: bool = False,
+    force: bool = False,
     dry_run: bool = False,
     version: str | None = None,
     aliases: Sequence[str] = (),
     default: str | None = None,
+    exclude: Sequence[str] = (),
+    include_hidden: bool = False,
+    follow_links: bool = False,
+    create_bucket: bool = False,
     max_concurrency: int = 10,
     progress: Callable[[int], None] | None = None,
 ) -> Result:
@@ -116,8 +154,18 @@ def publish(
     :param cache_control: for files neither entry points nor hashed
         (default ``public, max-age=300``); see :mod:`s3wsgi.publish.rules`.
     :param hashed_pattern: a regular expression marking content-hashed names.
-    :param delete: remove keys under the prefix the folder no longer has.
+    :param delete: remove keys under the prefix the folder no longer has
+        that the previous manifest names (``force``: every such key), never
+        one ``exclude`` or the hidden rule leaves out.
     :param dry_run: decide, report, and write nothing.
+    :param exclude: globs on paths relative to ``folder`` (a folder's match
+        leaves out its contents) not published; files and folders whose
+        name starts with ``.`` (but ``.well-known``) are left out too,
+        unless ``include_hidden``.
+    :param follow_links: publish what symbolic links lead to when it lies
+        inside ``folder``; without it every link is refused.
+    :param create_bucket: create the bucket (in the client's region) if
+        there is none.
     :param version: publish under ``<key_prefix><version>/`` and add it to
         ``<key_prefix>versions.json``; ``aliases`` point at it, ``default``
         sets the file's default.
@@ -152,9 +200,16 @@ def publish(
             key_prefix=key_prefix,
             rules=rules,
             delete=delete,
+            force=force,
             version=version,
             aliases=aliases,
             default=default,
+            # One pattern given as a string is one pattern, not its characters.
+            selection=Selection(
+                (exclude,) if isinstance(exclude, str) else tuple(exclude), include_hidden
+            ),
+            follow_links=follow_links,
+            create_bucket=create_bucket,
             max_concurrency=max_concurrency,
         )
         return apply(
@@ -203,9 +258,15 @@ def apply(
         versions_key=change.key if change else None,
         versions_written=change is not None,
         dry_run=dry_run,
+        skipped=list(plan.skipped),
+        kept=list(plan.kept),
+        changed_outside=list(plan.changed_outside),
+        bucket_created=plan.create_bucket,
     )
     if not dry_run:
         with _one_line_failures(client, plan.bucket):
+            if plan.create_bucket:
+                remote.create_bucket(client, plan.bucket)
             _upload(plan, client, max_concurrency, progress)
             if plan.manifest_body is not None:
                 _put_json(client, plan.bucket, plan.manifest_key, plan.manifest_body)
@@ -257,33 +318,73 @@ def _upload(
     through boto3's transfer manager (multipart above its threshold)."""
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
-    subscribers = [_Progress(progress)] if progress else []
-    # On a failure or an interrupt, leaving the block cancels the transfers
-    # not yet started and waits for those under way. (Its shutdown(cancel=True)
-    # is not used: s3transfer 0.19 passes the message as the exception type.)
-    with create_transfer_manager(
-        client, TransferConfig(max_concurrency=max_concurrency)
-    ) as manager:
-        for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
-            futures = [
-                manager.upload(
-                    _source(upload),
-                    plan.bucket,
-                    upload.key,
-                    extra_args=upload.extra_args,
-                    subscribers=subscribers,
-                )
-                for upload in phase
-            ]
-            for future in futures:
-                future.result()  # the first failure stops the publish
+    config = TransferConfig(
+        max_concurrency=max_concurrency,
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=PART_SIZE,
+    )
+    sending = _Sending(plan.bucket, 2 * max_concurrency, progress)
+    try:
+        # On a failure or an interrupt, leaving the block cancels the transfers
+        # not yet started and waits for those under way. (Its shutdown(cancel=True)
+        # is not used: s3transfer 0.19 passes the message as the exception type.)
+        with create_transfer_manager(client, config) as manager:
+            for _, phase in groupby(plan.uploads, key=lambda upload: upload.phase):
+                sending.phase(manager, phase)
+    finally:
+        sending.close()  # once no transfer reads them
 
 
-def _source(upload: Upload) -> str | io.BytesIO:
-    """What an upload sends: its file, by name, or the bytes made in memory."""
+class _Sending:
+    """Uploads with a few more files open than are being sent, so that a
+    site of many files never holds them all open at once."""
+
+    def __init__(self, bucket: str, window: int, progress: Callable[[int], None] | None):
+        self.bucket, self.window = bucket, window
+        self.finished: queue.SimpleQueue[TransferFuture] = queue.SimpleQueue()
+        self.subscribers: list[BaseSubscriber] = [_Done(self.finished.put)]
+        if progress:
+            self.subscribers.append(_Progress(progress))
+        self.sources: dict[int, io.BufferedIOBase] = {}  # by id() of the transfer
+
+    def phase(self, manager: TransferManager, uploads: Iterable[Upload]) -> None:
+        """Send every upload and wait for them; the first failure stops the publish."""
+        waiting = iter(uploads)
+        for upload in itertools.islice(waiting, self.window):
+            self._submit(manager, upload)
+        while self.sources:
+            future = self.finished.get()
+            self.sources.pop(id(future)).close()
+            future.result()
+            for upload in itertools.islice(waiting, 1):
+                self._submit(manager, upload)
+
+    def _submit(self, manager: TransferManager, upload: Upload) -> None:
+        source = _source(upload)
+        try:
+            future = manager.upload(
+                source,
+                self.bucket,
+                upload.key,
+                extra_args=upload.extra_args,
+                subscribers=self.subscribers,
+            )
+        except BaseException:
+            source.close()
+            raise
+        self.sources[id(future)] = source
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.close()
+
+
+def _source(upload: Upload) -> io.BufferedIOBase:
+    """What an upload sends: its file, opened as it was read when planned
+    (never through a link), or the bytes made in memory."""
     if upload.data is None:
-        assert upload.filename is not None, "an upload reads a file or holds its bytes"
-        return upload.filename
+        assert upload.file is not None, "an upload reads a file or holds its bytes"
+        return upload.file.open()
     return io.BytesIO(upload.data)
 
 
@@ -311,6 +412,16 @@ def _delete(client: S3Client, bucket: str, keys: list[str]) -> None:
                 f"could not delete {len(errors)} keys, e.g. {first.get('Key')!r}: "
                 f"{first.get('Code', '')} {first.get('Message', '')}".strip()
             )
+
+
+class _Done(BaseSubscriber):
+    """A transfer subscriber handing each finished transfer to a callable."""
+
+    def __init__(self, callback: Callable[[TransferFuture], None]):
+        self.callback = callback
+
+    def on_done(self, future: TransferFuture, **kwargs: Any) -> None:
+        self.callback(future)
 
 
 class _Progress(BaseSubscriber):
