@@ -221,4 +221,3 @@ def test_a_variant_asked_for_by_its_own_name_is_not_sent_encoded(url):
     assert (
         fetch(url, "/docs/_static/style.css", Accept_Encoding="br")[1]["content-encoding"] == "br"
     )
-
