@@ -143,7 +143,7 @@ def _authorize_with(
     def authorize_environ(environ: WSGIEnvironment) -> bool | str | Response:
         call = _current.get()
         request = call.request
-        if "context" not in vars(request):
+        if not hasattr(request, "context"):
             # The tween runs before traversal: the root stands for the
             # context, so that request.has_permission() can be asked.
             root_factory = request.registry.queryUtility(IRootFactory, default=DefaultRootFactory)
