@@ -192,9 +192,10 @@ def login_required(request: HttpRequest) -> bool | HttpResponseBase:
 def check_order(middleware: list[str]) -> None:
     """Refuse an order that makes answers wrong; warn of one that leaves
     them without a middleware's headers."""
-    if THIS not in middleware:
+    names = (THIS, "s3wsgi.integrations.django.S3WSGIMiddleware")
+    place = next((i for i, name in enumerate(middleware) if name in names), None)
+    if place is None:
         return
-    place = middleware.index(THIS)
     for name in middleware[:place]:
         if name in _WRONG_ABOVE:
             raise ImproperlyConfigured(f"MIDDLEWARE: {name} before {THIS}: {_WRONG_ABOVE[name]}")

@@ -285,12 +285,15 @@ def test_the_tween_sits_under_the_exception_view_wherever_the_app_adds_its_own(d
     from pyramid.tweens import EXCVIEW
 
     ours = "s3wsgi.integrations.pyramid.tween_factory"
-    for include_first in (True, False):
-        with Configurator(settings={"s3wsgi.bucket": docs_env}) as config:
-            if include_first:
+    for how in ("include first", "include last", "pyramid.includes"):
+        settings = {"s3wsgi.bucket": docs_env}
+        if how == "pyramid.includes":
+            settings["pyramid.includes"] = "s3wsgi.pyramid"
+        with Configurator(settings=settings) as config:
+            if how == "include first":
                 config.include("s3wsgi.pyramid")
             config.add_tween(f"{__name__}.app_tween_factory")
-            if not include_first:
+            if how == "include last":
                 config.include("s3wsgi.pyramid")
             app = config.make_wsgi_app()
         names = [name for name, _ in app.registry.queryUtility(ITweens).implicit()]
