@@ -187,7 +187,7 @@ class Options:
         group=ANSWERS,
         flag="--header",
     )
-    authorize: Callable[[dict[str, Any]], bool] | None = option(
+    authorize: Callable[[dict[str, Any]], object] | None = option(
         None,
         "callable(environ), or 'package.module:callable': true lets in; false answers 403,"
         " a path on this site a 302 there (a login page), before S3 is asked",
