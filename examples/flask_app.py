@@ -3,7 +3,8 @@
 The app keeps its own routes (a home page, a form, a JSON route, a cookie, its
 own 404 page); :class:`s3wsgi.flask.S3Docs` wraps ``app.wsgi_app`` with
 :class:`s3wsgi.S3Middleware`, and ``require`` asks Flask's session whether
-someone is logged in before S3 is called. The bucket and endpoint come from
+someone is logged in before S3 is called (if not, the reader is sent to the
+login page and brought back after). The bucket and endpoint come from
 ``S3WSGI_BUCKET`` and ``S3WSGI_ENDPOINT_URL`` (see examples/README.rst).
 
 Run::
@@ -33,6 +34,21 @@ def page(title: str, body: str, status: int = 200):
     return PAGE.format(title=escape(title), body=body), status
 
 
+def login_url() -> str:
+    """The login page, asked to bring the reader back to this page."""
+    here = request.script_root + request.path
+    if request.query_string:
+        here += "?" + request.query_string.decode("latin-1")
+    return url_for("login", next=here)
+
+
+def back_to(target: str) -> str:
+    """Where a login returns: a path on this site, else the home page."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("home")
+
+
 def create_app() -> Flask:
     """The host app, with the bucket under /docs/ for logged-in users."""
     app = Flask(__name__)
@@ -41,7 +57,8 @@ def create_app() -> Flask:
     app.config["S3WSGI_ENDPOINT_URL"] = os.environ.get("S3WSGI_ENDPOINT_URL")
     app.config["S3WSGI_PREFIX"] = "/docs"
     # Read inside Flask's request context: the same session the views see.
-    S3Docs(app, require=lambda: "user" in session)
+    # A signed-out reader is sent to the login page, and back after.
+    S3Docs(app, require=lambda: "user" in session or redirect(login_url()))
 
     @app.get("/")
     def home():
@@ -95,10 +112,12 @@ def create_app() -> Flask:
             if USERS.get(name) != request.form.get("password") or not name:
                 abort(403)
             session["user"] = name
-            return redirect(url_for("home"))
+            return redirect(back_to(request.form.get("next", "")))
+        next_field = escape(request.args.get("next", ""))
         return page(
             "Log in",
             f'<form method=post action="{url_for("login")}">'
+            f'<input type="hidden" name="next" value="{next_field}">'
             "<input name=username placeholder=ada>"
             "<input name=password type=password placeholder=lovelace>"
             "<button>Log in</button></form>",

@@ -5,7 +5,8 @@ Shows both ways in:
   :class:`s3wsgi.S3Middleware`: ``/docs/`` for everyone, before Pyramid runs;
 - ``config.include("s3wsgi.pyramid")`` with ``s3wsgi.*`` settings adds a
   tween: ``/internal/`` for logged-in users only, ``s3wsgi.authorize``
-  reading Pyramid's session.
+  reading Pyramid's session, and the app's forbidden view sending a
+  signed-out reader to the login page and back.
 
 The bucket and endpoint come from ``S3WSGI_BUCKET`` and
 ``S3WSGI_ENDPOINT_URL`` (see examples/README.rst).
@@ -93,10 +94,11 @@ def login(request):
         if not name or USERS.get(name) != request.POST.get("password"):
             raise HTTPForbidden()
         request.session["user"] = name
-        return HTTPFound(location=request.route_path("home"))
+        return HTTPFound(location=back_to(request, request.POST.get("next", "")))
     return page(
         "Log in",
         f'<form method=post action="{request.route_path("login")}">'
+        f'<input type="hidden" name="next" value="{escape(request.GET.get("next", ""))}">'
         "<input name=username placeholder=ada>"
         "<input name=password type=password placeholder=lovelace>"
         "<button>Log in</button></form>",
@@ -106,6 +108,21 @@ def login(request):
 def logout(request):
     request.session.pop("user", None)
     return HTTPFound(location=request.route_path("home"))
+
+
+def back_to(request, target: str) -> str:
+    """Where a login returns: a path on this site, else the home page."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return request.route_path("home")
+
+
+def forbidden(request):
+    """Pyramid's forbidden view: a signed-out reader is sent to the login
+    page, to be brought back after; a signed-in one is refused."""
+    if "user" in request.session:
+        return page("Forbidden", "<p>Not for you.</p>", status=403)
+    return HTTPFound(location=request.route_path("login", _query={"next": request.path_qs}))
 
 
 def not_found(request):
@@ -132,6 +149,8 @@ def make_pyramid_app():
         "s3wsgi.prefix": "/internal",
         # In an .ini file: s3wsgi.authorize = mypackage.module:logged_in
         "s3wsgi.authorize": logged_in,
+        # A refusal is the app's forbidden view's answer (to the login page).
+        "s3wsgi.forbidden_view": "true",
     }
     with Configurator(settings=settings) as config:
         secret = os.environ.get("PYRAMID_SECRET") or secrets.token_hex(16)
@@ -149,6 +168,7 @@ def make_pyramid_app():
             config.add_route(name, pattern)
             config.add_view(view, route_name=name, **options)
         config.add_notfound_view(not_found)
+        config.add_forbidden_view(forbidden)
         return config.make_wsgi_app()
 
 

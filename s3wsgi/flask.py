@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .integrations.flask import S3Docs, config_options, in_request_context
+from .integrations.flask import S3Docs, config_options, in_request_context, login_required
 
-__all__ = ["S3Docs", "config_options", "in_request_context"]
+__all__ = ["S3Docs", "config_options", "in_request_context", "login_required"]

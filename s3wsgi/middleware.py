@@ -165,14 +165,14 @@ class Mount:
         extra = self.headers
         if self.authorize is not None:
             try:
-                allowed = self.authorize(environ)
+                refused = _refusal(self.authorize(environ), extra, self.options.authorize_vary)
             except Exception:
                 # The app's own code failed: its fault, not S3's, and no
                 # reader is let in by an error (RFC 9110 §15.6.1).
                 log.exception("%r: authorize raised; answering 500", environ.get("PATH_INFO"))
                 return responses.text_response(HTTPStatus.INTERNAL_SERVER_ERROR, extra)
-            if not allowed:
-                return responses.text_response(HTTPStatus.FORBIDDEN, extra)
+            if refused is not None:
+                return refused
         method = environ["REQUEST_METHOD"]
         if method not in ("GET", "HEAD"):
             if method == "OPTIONS":
@@ -487,6 +487,35 @@ class Mount:
         SCRIPT_NAME included."""
         path = f"{environ.get('SCRIPT_NAME', '')}{self.prefix}/{rest}"
         return redirect_location(path, environ.get("QUERY_STRING", ""))
+
+
+# A path on this site: one slash (two would name another host, RFC 3986
+# §4.2; a backslash is read as a slash by browsers), then visible ASCII only,
+# so never a CR or LF that would split the header.
+_SAME_SITE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+
+
+def _refusal(verdict: object, extra: list[tuple[str, str]], vary: str) -> Response | None:
+    """What ``authorize``'s verdict answers: None lets the reader in; False
+    is 403, a path on this site a 302 to it (the login page, say), and a
+    :class:`~s3wsgi.http.responses.Response` is the app's own answer.
+
+    A refusal depends on who asked: private and never stored (RFC 9111
+    §5.2.2.3, §5.2.2.7), whatever ``cache_scope`` says, with a Vary on what
+    the hook reads."""
+    if isinstance(verdict, Response):
+        answer = verdict
+    elif isinstance(verdict, str):
+        if not _SAME_SITE_PATH.fullmatch(verdict):
+            raise ValueError(f"authorize returned {verdict!r}: not a path on this site")
+        answer = responses.redirect(verdict, extra, HTTPStatus.FOUND)
+    elif verdict:
+        return None
+    else:
+        answer = responses.text_response(HTTPStatus.FORBIDDEN, extra)
+    answer.headers.append(("Cache-Control", "no-store"))
+    responses.make_private(answer, vary)
+    return answer
 
 
 def _self_owner(mount: Mount, key: str) -> Mount:

@@ -187,10 +187,10 @@ class Options:
         group=ANSWERS,
         flag="--header",
     )
-    authorize: Callable[[dict[str, Any]], bool] | None = option(
+    authorize: Callable[[dict[str, Any]], object] | None = option(
         None,
-        "callable(environ) -> bool, or 'package.module:callable'; False answers 403"
-        " before S3 is asked",
+        "callable(environ), or 'package.module:callable': true lets in; false answers 403,"
+        " a path on this site a 302 there (a login page), before S3 is asked",
         group=ANSWERS,
     )
     cache_scope: str = option(
@@ -501,7 +501,7 @@ def _checked(spec: dataclasses.Field[Any], value: Any) -> Any:
         return _pairs(name, value)
     if name == "authorize":
         if not callable(value):
-            raise ValueError("authorize must be callable(environ) -> bool")
+            raise ValueError("authorize must be callable(environ) -> bool | str | Response")
         return value
     kind = _kind(name)
     if kind is None:
@@ -544,6 +544,8 @@ def _pairs(name: str, given: object) -> tuple[tuple[str, str], ...]:
 def _header_pairs(headers: object) -> tuple[tuple[str, str], ...]:
     if not headers:
         return ()
+    if isinstance(headers, str):  # as in .ini files: one "Name: value" per line
+        headers = to_headers("headers", headers)
     checked = []
     for pair in _as_pairs("headers", headers):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:

@@ -215,7 +215,7 @@ def test_options_are_frozen_and_checked_once():
         ({"bucket": "b", "chunk_size": 1024}, "chunk_size must be at least 64 KiB"),
         ({"bucket": "b", "deadline": 10}, "deadline (10 s) must be at least connect_timeout +"),
         ({"bucket": "b", "max_attempts": 0}, "max_attempts must be at least 1"),
-        ({"bucket": "b", "headers": "X-A: 1"}, "headers must be a dict or (name, value) pairs"),
+        ({"bucket": "b", "headers": "X-A 1"}, "headers: 'X-A 1' is not a 'Name: value' header"),
         ({"bucket": "b", "authorize": "yes"}, "authorize must be callable"),
     ],
 )

@@ -8,27 +8,38 @@
     s3wsgi.bucket = my-docs
     s3wsgi.prefix = /docs
     s3wsgi.authorize = myapp.security:may_read_docs
+    s3wsgi.forbidden_view = true
 
 Every keyword option of :class:`~s3wsgi.S3Middleware` may be set as
 ``s3wsgi.<option>``; text is converted as for .ini files (:mod:`s3wsgi.options`),
 except ``s3wsgi.authorize``: a dotted name of a callable that receives the
-Pyramid request (so ``request.is_authenticated`` and ``request.identity``
-work) and returns whether it may read the bucket. A tween answers the
-claimed paths with the middleware's answers and hands every other request
-on, untouched.
+Pyramid request (so ``request.is_authenticated``, ``request.identity`` and
+``request.has_permission`` work) and returns True (let in), False (403, or
+the app's forbidden view with ``s3wsgi.forbidden_view = true``), a path on
+this site (302 there) or a Pyramid response of its own; an exception it
+raises (``HTTPForbidden``, say) is answered by the app's exception view for
+it. Those answers are sent as they are, made private. A tween, under
+Pyramid's exception view tween, answers the claimed paths with the
+middleware's answers and hands every other request on, untouched.
 """
 
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, TypeAlias
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPForbidden
+from pyramid.interfaces import IRootFactory
 from pyramid.request import Request
 from pyramid.response import Response as PyramidResponse
+from pyramid.settings import asbool
+from pyramid.traversal import DefaultRootFactory
+from pyramid.tweens import EXCVIEW
 
 from ..http.responses import Response
 from ..middleware import Mount
@@ -43,9 +54,21 @@ if TYPE_CHECKING:
 SETTINGS_PREFIX = "s3wsgi."
 REGISTRY_KEY = "s3wsgi.middleware"
 
-# The Pyramid request being answered, for ``authorize``: the core calls it
-# with the environ, the setting's callable wants the request.
-_current_request: contextvars.ContextVar[Request] = contextvars.ContextVar("s3wsgi_pyramid_request")
+
+class _Call:
+    """What ``authorize`` answered for one request: the Pyramid request it
+    was handed, and the app's own response, if it gave one."""
+
+    __slots__ = ("request", "response")
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.response: PyramidResponse | None = None
+
+
+# The request being answered, for ``authorize``: the core calls it with the
+# environ, the setting's callable wants the request.
+_current: contextvars.ContextVar[_Call] = contextvars.ContextVar("s3wsgi_pyramid_call")
 
 
 def includeme(config: Configurator) -> None:
@@ -58,16 +81,17 @@ def includeme(config: Configurator) -> None:
     }
     if "bucket" not in options:
         raise ValueError("s3wsgi.bucket is required by config.include('s3wsgi.pyramid')")
+    forbidden_view = asbool(options.pop("forbidden_view", False))
     authorize = options.pop("authorize", None)
     if isinstance(authorize, str):
         authorize = config.maybe_dotted(authorize.strip()) if authorize.strip() else None
-    middleware = Mount(
-        Options.from_settings(
-            options, authorize=None if authorize is None else _authorize_with(authorize)
-        )
-    )
+    hook = None if authorize is None else _authorize_with(authorize, forbidden_view)
+    middleware = Mount(Options.from_settings(options, authorize=hook))
     config.registry[REGISTRY_KEY] = middleware
-    config.add_tween("s3wsgi.integrations.pyramid.tween_factory")
+    # Under the exception view tween, wherever the app's own tweens are
+    # added: an exception raised below it (by the app's views, past a
+    # fallthrough) reaches the app's exception views.
+    config.add_tween("s3wsgi.integrations.pyramid.tween_factory", under=EXCVIEW)
 
 
 def tween_factory(handler: Handler, registry: Registry) -> Handler:
@@ -80,11 +104,14 @@ def tween_factory(handler: Handler, registry: Registry) -> Handler:
         rest = middleware.match(request.environ.get("PATH_INFO", ""))
         if rest is None:
             return handler(request)
-        token = _current_request.set(request)
+        call = _Call(request)
+        token = _current.set(call)
         try:
             answer = middleware.respond(request.environ, rest)
         finally:
-            _current_request.reset(token)
+            _current.reset(token)
+        if call.response is not None:
+            return _private(call.response, middleware.options.authorize_vary)
         if answer is None:  # fallthrough: the key is missing
             return handler(request)
         return S3Response(
@@ -110,8 +137,49 @@ class S3Response(PyramidResponse):  # type: ignore[misc]  # Pyramid's Response i
         return answer(environ, start_response)
 
 
-def _authorize_with(authorize: Callable[[Request], object]) -> Callable[[WSGIEnvironment], bool]:
-    def authorize_environ(environ: WSGIEnvironment) -> bool:
-        return bool(authorize(_current_request.get()))
+def _authorize_with(
+    authorize: Callable[[Request], object], forbidden_view: bool
+) -> Callable[[WSGIEnvironment], bool | str | Response]:
+    def authorize_environ(environ: WSGIEnvironment) -> bool | str | Response:
+        call = _current.get()
+        request = call.request
+        if not hasattr(request, "context"):
+            # The tween runs before traversal: the root stands for the
+            # context, so that request.has_permission() can be asked.
+            root_factory = request.registry.queryUtility(IRootFactory, default=DefaultRootFactory)
+            request.context = root_factory(request)
+        try:
+            verdict = authorize(request)
+            if verdict is False and forbidden_view:
+                raise HTTPForbidden()
+        except Exception:
+            # The app's exception view for it (its forbidden view for
+            # HTTPForbidden), or, with none, the core's logged 500.
+            verdict = request.invoke_exception_view(sys.exc_info(), reraise=True)
+        if isinstance(verdict, PyramidResponse):
+            call.response = verdict
+            return Response(_status(verdict.status_code), [])
+        if isinstance(verdict, str):
+            return verdict
+        return bool(verdict)
 
     return authorize_environ
+
+
+def _status(code: int) -> HTTPStatus:
+    try:
+        return HTTPStatus(code)
+    except ValueError:
+        return HTTPStatus.FORBIDDEN  # only counted: the app's response is sent
+
+
+def _private(response: PyramidResponse, vary: str) -> PyramidResponse:
+    """The app's own refusal, private and never stored, as the core's."""
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    names = list(response.vary or ())
+    for name in vary.split(","):
+        if name.strip() and name.strip().lower() not in {n.lower() for n in names}:
+            names.append(name.strip())
+    response.vary = names
+    return response

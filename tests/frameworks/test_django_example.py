@@ -68,7 +68,7 @@ def site(docsite, serve):
 
 def test_middleware_form_asks_authorize_with_request_user_before_s3(site, store_calls):
     anonymous = site.get("/internal/")
-    assert anonymous.status_code == 403
+    assert anonymous.status_code == 302  # to the login page
     assert store_calls == []
     log_in(site.http, site.url)
     answer = site.get("/internal/")
@@ -227,3 +227,210 @@ def test_middleware_form_never_sends_a_body_to_head_and_passes_the_wsgi_validato
     assert (missing.code, missing.body) == (404, b"")
     got = call(handler, "/internal/caf\u00e9/menu.html", SERVER_NAME="127.0.0.1")
     assert (got.code, got.body) == (200, DOCS["caf\u00e9/menu.html"][0])
+
+
+def private(answer: requests.Response) -> bool:
+    """Whether an answer is private and never stored, varying on the cookie."""
+    directives = {d.strip() for d in answer.headers.get("Cache-Control", "").split(",")}
+    vary = {name.strip() for name in answer.headers.get("Vary", "").split(",")}
+    return {"private", "no-store"} <= directives and "Cookie" in vary
+
+
+@pytest.mark.parametrize("mount", ["", "/intranet"])
+def test_a_signed_out_reader_is_sent_to_login_url_and_brought_back(
+    docsite, serve, mount, store_calls
+):
+    site = Site(Example(docsite.application, docsite.application, framework="django"), serve, mount)
+    try:
+        refused = site.get("/internal/guide/intro.html?lang=en")
+        assert refused.status_code == 302
+        assert refused.headers["Location"] == (
+            f"{mount}/login?next={mount}/internal/guide/intro.html%3Flang%3Den"
+        )
+        assert private(refused), refused.headers
+        assert store_calls == []
+        form = site.http.get(site.base + refused.headers["Location"], timeout=10)
+        signed_in = site.http.post(
+            site.base + refused.headers["Location"],
+            data={
+                "csrfmiddlewaretoken": form.cookies["csrftoken"],
+                "username": "ada",
+                "password": "lovelace",
+                "next": f"{mount}/internal/guide/intro.html?lang=en",
+            },
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert signed_in.headers["Location"] == f"{mount}/internal/guide/intro.html?lang=en"
+        back = site.http.get(site.base + signed_in.headers["Location"], timeout=10)
+        assert back.status_code == 200
+        assert back.content == DOCS["guide/intro.html"][0]
+    finally:
+        site.restore()
+
+
+def internal_handler(docs_bucket, s3_endpoint, **options):
+    """A Django WSGI handler whose S3WSGIMiddleware has these options."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    given = {"bucket": docs_bucket, "endpoint_url": s3_endpoint, "prefix": "/internal"}
+    with override_settings(S3WSGI={**given, **options}):
+        return WSGIHandler()
+
+
+def test_authorize_may_answer_with_a_django_response_sent_as_it_is_made_private(
+    docsite, serve, docs_bucket, s3_endpoint, store_calls
+):
+    from django.http import HttpResponse
+
+    def teapot(request):
+        response = HttpResponse("ask the kettle", status=418)
+        response.set_cookie("seen", "1")
+        return response
+
+    base = serve(internal_handler(docs_bucket, s3_endpoint, authorize=teapot))
+    answer = requests.get(f"{base}/internal/style.css", timeout=10)
+    assert (answer.status_code, answer.text) == (418, "ask the kettle")
+    assert answer.cookies["seen"] == "1"
+    assert private(answer), answer.headers
+    assert store_calls == []
+
+
+def test_authorize_may_answer_with_a_path_redirected_to(docsite, serve, docs_bucket, s3_endpoint):
+    base = serve(internal_handler(docs_bucket, s3_endpoint, authorize=lambda r: "/login?x=1"))
+    answer = requests.get(f"{base}/internal/", allow_redirects=False, timeout=10)
+    assert (answer.status_code, answer.headers["Location"]) == (302, "/login?x=1")
+    assert private(answer), answer.headers
+
+
+def test_an_exception_in_authorize_reaches_djangos_error_handling(
+    docsite, serve, docs_bucket, s3_endpoint, store_calls
+):
+    from django.core.signals import got_request_exception
+
+    def broken(request):
+        raise RuntimeError("the session store is down")
+
+    seen = []
+
+    def record(sender, request, **kwargs):
+        seen.append(request.path)
+
+    base = serve(internal_handler(docs_bucket, s3_endpoint, authorize=broken))
+    got_request_exception.connect(record)
+    try:
+        answer = requests.get(f"{base}/internal/style.css", timeout=10)
+    finally:
+        got_request_exception.disconnect(record)
+    assert answer.status_code == 500
+    assert "Server Error (500)" in answer.text  # Django's own page, not ours
+    assert "session store" not in answer.text
+    assert seen == ["/internal/style.css"]
+    assert store_calls == []
+
+
+def test_s3wsgi_answers_are_not_logged_again_by_django_request(site, caplog):
+    import logging
+
+    log_in(site.http, site.url)
+    with caplog.at_level(logging.INFO):
+        missing = site.get("/internal/no-such-page.html")
+    assert missing.status_code == 404
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == []
+
+
+def test_middleware_that_would_make_answers_wrong_stops_django_from_starting(docsite):
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    order = [
+        "django.middleware.gzip.GZipMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "s3wsgi.django.S3WSGIMiddleware",
+    ]
+    with (
+        override_settings(MIDDLEWARE=order),
+        pytest.raises(ImproperlyConfigured, match="GZipMiddleware before s3wsgi"),
+    ):
+        WSGIHandler()
+
+
+def test_middleware_that_would_never_run_on_s3_answers_is_warned_of(docsite, caplog):
+    import logging
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    order = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "s3wsgi.django.S3WSGIMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]
+    with override_settings(MIDDLEWARE=order), caplog.at_level(logging.WARNING, "s3wsgi"):
+        WSGIHandler()
+    assert "XFrameOptionsMiddleware after s3wsgi.django.S3WSGIMiddleware" in caplog.text
+
+
+def test_in_the_documented_order_answers_are_exact(docsite, serve, docs_bucket, s3_endpoint):
+    """ConditionalGet at the top, GZip under s3wsgi: a 304 and a HEAD as the
+    core answers them, a binary sent as it is, the app's pages gzipped."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    order = [
+        "django.middleware.http.ConditionalGetMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "s3wsgi.django.S3WSGIMiddleware",
+        "django.middleware.gzip.GZipMiddleware",
+    ]
+    options = {"bucket": docs_bucket, "endpoint_url": s3_endpoint, "prefix": "/internal"}
+    with override_settings(MIDDLEWARE=order, S3WSGI=options):
+        base = serve(WSGIHandler())
+    gzip = {"Accept-Encoding": "gzip"}
+    logo = requests.get(f"{base}/internal/img/logo.png", headers=gzip, stream=True, timeout=10)
+    assert "Content-Encoding" not in logo.headers
+    assert logo.raw.read() == DOCS["img/logo.png"][0]
+    etag = logo.headers["ETag"]
+    assert etag.startswith('"')  # strong: ranges may be asked If-Range
+    assert logo.headers["X-Frame-Options"] == "DENY"
+    again = requests.get(
+        f"{base}/internal/img/logo.png", headers={**gzip, "If-None-Match": etag}, timeout=10
+    )
+    assert again.status_code == 304
+    assert "Content-Encoding" not in again.headers
+    assert again.headers["ETag"] == etag
+    head = requests.head(f"{base}/internal/style.css", headers=gzip, timeout=10)
+    assert head.headers["Content-Length"] == str(len(DOCS["style.css"][0]))
+    assert "Content-Encoding" not in head.headers
+    home = requests.get(f"{base}/", headers=gzip, timeout=10)
+    assert home.headers["Content-Encoding"] == "gzip"
+
+
+def test_empty_and_in_memory_answers_are_plain_responses_gzip_leaves_alone():
+    from http import HTTPStatus
+
+    from s3wsgi.django import django_response
+    from s3wsgi.http.responses import Response, text_response
+
+    class Stream:
+        def __iter__(self):
+            yield b"never read"
+
+    not_modified = django_response(
+        Response(HTTPStatus.NOT_MODIFIED, [("ETag", '"a"')], Stream()), head=False
+    )
+    head = django_response(Response(HTTPStatus.OK, [("Content-Length", "10")], Stream()), head=True)
+    error = django_response(text_response(HTTPStatus.BAD_GATEWAY, []), head=False)
+    assert [r.streaming for r in (not_modified, head, error)] == [False, False, False]
+    assert (not_modified.status_code, not_modified["ETag"]) == (304, '"a"')
+    assert head.content == b"" and head["Content-Length"] == "10"
+    assert error.content == b"502 Bad Gateway\n"
+    assert django_response(Response(HTTPStatus.OK, [], Stream()), head=False).streaming

@@ -8,6 +8,8 @@ from scenario import framework
 
 pyramid = framework("pyramid")
 
+from urllib.parse import urlencode  # noqa: E402
+
 import requests  # noqa: E402
 from pyramid.config import Configurator  # noqa: E402
 from pyramid.response import Response  # noqa: E402
@@ -53,7 +55,7 @@ def test_included_tween_asks_authorize_with_the_request_then_answers_as_the_core
     )
     try:
         assert site.framework_app.registry[REGISTRY_KEY].prefix == "/internal"
-        assert site.get("/internal/").status_code == 403
+        assert site.get("/internal/").status_code == 302  # the forbidden view's
         assert store_calls == []
         log_in(site.http, site.url)
         assert site.get("/internal/").content == DOCS["index.html"][0]
@@ -150,3 +152,155 @@ def test_include_never_sends_a_body_to_head_and_passes_the_wsgi_validator(docs_e
     )
     got = call(app, "/docs/caf\u00e9/menu.html")
     assert (got.code, got.body) == (200, DOCS["caf\u00e9/menu.html"][0])
+
+
+def private(answer) -> bool:
+    """Whether an answer is private and never stored, varying on the cookie."""
+    directives = {d.strip() for d in answer.headers.get("Cache-Control", "").split(",")}
+    vary = {name.strip() for name in answer.headers.get("Vary", "").split(",")}
+    return {"private", "no-store"} <= directives and "Cookie" in vary
+
+
+@pytest.mark.parametrize("mount", ["", "/intranet"])
+def test_a_signed_out_reader_gets_the_forbidden_view_to_login_and_back(
+    pyramid_app, serve, mount, store_calls
+):
+    site = Site(
+        Example(pyramid_app.application, pyramid_app.application, framework="pyramid"), serve, mount
+    )
+    try:
+        refused = site.get("/internal/guide/intro.html?lang=en")
+        assert refused.status_code == 302
+        target = f"{mount}/internal/guide/intro.html?lang=en"
+        login = site.base + f"{mount}/login?" + urlencode({"next": target})
+        assert refused.headers["Location"] == login
+        assert private(refused), refused.headers
+        assert store_calls == []
+        form = site.http.get(refused.headers["Location"], timeout=10)
+        assert f'name="next" value="{target}"' in form.text
+        signed_in = site.http.post(
+            site.url("/login"),
+            data={"username": "ada", "password": "lovelace", "next": target},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert signed_in.headers["Location"] == site.base + target
+        back = site.http.get(signed_in.headers["Location"], timeout=10)
+        assert back.content == DOCS["guide/intro.html"][0]
+    finally:
+        site.restore()
+
+
+class Root:
+    """The app's root, the context of a request before traversal."""
+
+    def __init__(self, request):
+        self.request = request
+
+
+class HeaderPolicy:
+    """Who asks is the X-User header; ada may read the docs, at the root."""
+
+    def identity(self, request):
+        return request.headers.get("X-User")
+
+    def authenticated_userid(self, request):
+        return self.identity(request)
+
+    def permits(self, request, context, permission):
+        from pyramid.security import Allowed, Denied
+
+        if isinstance(context, Root) and self.identity(request) == "ada":
+            return Allowed("ada reads")
+        return Denied("not ada")
+
+    def remember(self, request, userid, **kw):
+        return []
+
+    def forget(self, request, **kw):
+        return []
+
+
+def may_read(request):
+    return request.has_permission("read-docs")
+
+
+def teapot(request):
+    return Response("ask the kettle", status=418)
+
+
+def broken(request):
+    raise RuntimeError("the session store is down")
+
+
+def exception_app(docs_env, s3_endpoint, authorize, *views):
+    """An app whose root is a Root, its security policy HeaderPolicy, and
+    ``views`` (exception, view) its exception views."""
+    with Configurator(
+        settings={
+            "s3wsgi.bucket": docs_env,
+            "s3wsgi.endpoint_url": s3_endpoint,
+            "s3wsgi.authorize": authorize,
+        },
+        root_factory=Root,
+    ) as config:
+        config.set_security_policy(HeaderPolicy())
+        config.include("s3wsgi.pyramid")
+        for context, view in views:
+            config.add_exception_view(view, context=context)
+        return config.make_wsgi_app()
+
+
+def test_authorize_may_ask_has_permission_of_the_root(docs_env, s3_endpoint, serve):
+    base = serve(exception_app(docs_env, s3_endpoint, may_read))
+    allowed = requests.get(f"{base}/docs/style.css", headers={"X-User": "ada"}, timeout=10)
+    assert allowed.content == DOCS["style.css"][0]
+    refused = requests.get(f"{base}/docs/style.css", headers={"X-User": "bob"}, timeout=10)
+    assert refused.status_code == 403
+
+
+def test_authorize_may_answer_with_a_pyramid_response_made_private(docs_env, s3_endpoint, serve):
+    base = serve(exception_app(docs_env, s3_endpoint, teapot))
+    answer = requests.get(f"{base}/docs/style.css", timeout=10)
+    assert (answer.status_code, answer.text) == (418, "ask the kettle")
+    assert private(answer), answer.headers
+
+
+def test_an_exception_in_authorize_reaches_the_apps_exception_view(docs_env, s3_endpoint, serve):
+    def server_error(request):
+        return Response(f"the app's own page: {type(request.exception).__name__}", status=500)
+
+    base = serve(exception_app(docs_env, s3_endpoint, broken, (RuntimeError, server_error)))
+    answer = requests.get(f"{base}/docs/style.css", timeout=10)
+    assert (answer.status_code, answer.text) == (500, "the app's own page: RuntimeError")
+    assert private(answer), answer.headers
+    # With no exception view for it: the core's own 500, nothing of the error.
+    bare = requests.get(f"{serve(exception_app(docs_env, s3_endpoint, broken))}/docs/", timeout=10)
+    assert bare.status_code == 500
+    assert "session store" not in bare.text
+
+
+def test_the_tween_sits_under_the_exception_view_wherever_the_app_adds_its_own(docs_env):
+    from pyramid.interfaces import ITweens
+    from pyramid.tweens import EXCVIEW
+
+    ours = "s3wsgi.integrations.pyramid.tween_factory"
+    for how in ("include first", "include last", "pyramid.includes"):
+        settings = {"s3wsgi.bucket": docs_env}
+        if how == "pyramid.includes":
+            settings["pyramid.includes"] = "s3wsgi.pyramid"
+        with Configurator(settings=settings) as config:
+            if how == "include first":
+                config.include("s3wsgi.pyramid")
+            config.add_tween(f"{__name__}.app_tween_factory")
+            if how == "include last":
+                config.include("s3wsgi.pyramid")
+            app = config.make_wsgi_app()
+        names = [name for name, _ in app.registry.queryUtility(ITweens).implicit()]
+        # Listed from the top (the ingress) down to the app's views.
+        assert names.index(EXCVIEW) < names.index(ours), names
+        assert names.index(f"{__name__}.app_tween_factory") < names.index(EXCVIEW), names
+
+
+def app_tween_factory(handler, registry):
+    return handler

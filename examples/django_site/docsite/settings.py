@@ -33,12 +33,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before S3WSGIMiddleware, so that S3's pages get X-Frame-Options too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # After AuthenticationMiddleware, so that authorize can read request.user.
     "s3wsgi.django.S3WSGIMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "docsite.urls"
+# Where a signed-out reader of /internal/ is sent (with ?next=, to come back).
+LOGIN_URL = "login"
 WSGI_APPLICATION = "docsite.wsgi.application"
 
 DATABASES = {
