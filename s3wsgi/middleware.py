@@ -6,6 +6,7 @@ import dataclasses
 import fnmatch
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +34,7 @@ from .http.targets import BadTarget, Remote, checked
 from .listing import render as render_listing
 from .objects import ObjectAnswers
 from .observe.observer import watch
-from .options import Options
+from .options import STORE_MAKING, Options, environ_name, environ_options
 from .site import HASHED_PATTERN, IMMUTABLE, VARIANT_SUFFIXES, VERSIONS_NAME, is_entry_point
 from .stores.base import Budget, NotFound, OutOfTime, Store, UpstreamError
 from .stores.cache import CachingStore
@@ -71,7 +72,7 @@ class Mount:
         self, options: Options | None = None, *, reader: Store | None = None, **keywords: Any
     ):
         if options is None:
-            options = Options(**keywords)
+            options = Options(**_with_environ(keywords))
         elif keywords:
             raise TypeError("give options either as an Options or as keywords, not both")
         self.options = options
@@ -518,6 +519,19 @@ def _refusal(verdict: object, extra: list[tuple[str, str]], vary: str) -> Respon
     return answer
 
 
+def _with_environ(keywords: dict[str, Any]) -> dict[str, Any]:
+    """The keywords, over the options ``S3WSGI_*`` variables set (as
+    ``s3wsgi serve`` and the examples read them): a keyword wins."""
+    given = set(keywords)
+    if not isinstance(keywords.get("store", "auto"), str):
+        given.update(STORE_MAKING)  # a ready store knows how to reach S3
+    taken = environ_options(os.environ, given=given)
+    if taken:
+        names = ", ".join(environ_name(name) for name in sorted(taken))
+        log.info("options from the environment: %s", names)
+    return {**taken, **keywords}
+
+
 def _self_owner(mount: Mount, key: str) -> Mount:
     """A mount alone owns every key it maps to."""
     return mount
@@ -594,7 +608,7 @@ class S3Middleware(Mount):
             if isinstance(given, Options):
                 mount_options = dataclasses.replace(given, prefix=prefix)
             else:
-                mount_options = Options(**{**keywords, **given, "prefix": prefix})
+                mount_options = Options(**_with_environ({**keywords, **given, "prefix": prefix}))
             spec = _store_spec(mount_options)
             reader = stores.get(spec) if spec is not None else None
             mount = Mount(mount_options, reader=reader)

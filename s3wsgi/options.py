@@ -560,7 +560,7 @@ def _header_pairs(headers: object) -> tuple[tuple[str, str], ...]:
 
 
 # What a ready store makes meaningless: it already knows how to reach S3.
-_STORE_MAKING = (
+STORE_MAKING = (
     "bucket",
     "endpoint_url",
     "region_name",
@@ -584,7 +584,7 @@ def _check_combinations(options: Options) -> None:
     if not isinstance(store, str):
         if not callable(getattr(store, "get", None)) or not callable(getattr(store, "head", None)):
             raise ValueError(f"store must be 'auto', 'obstore', 'boto3' or a store: {store!r}")
-        for name in _STORE_MAKING:
+        for name in STORE_MAKING:
             if _given(options, name):
                 raise ValueError(f"{name} does nothing with a ready store: give it to the store")
     elif store not in FIELDS["store"].metadata["choices"]:
@@ -706,6 +706,20 @@ def environ_settings(environ: Mapping[str, object]) -> dict[str, object]:
         for name, value in environ.items()
         if name.startswith(ENVIRON_PREFIX)
     }
+
+
+def environ_options(environ: Mapping[str, str], *, given: Iterable[str] = ()) -> dict[str, Any]:
+    """The options the ``S3WSGI_*`` variables of ``environ`` set, converted,
+    leaving out those in ``given`` (keywords win) and the variables that are
+    not options (a server's ``S3WSGI_PORT``; a typo is the command line's
+    to refuse). ValueError names the variable of a bad value."""
+    taken: dict[str, Any] = {}
+    skipped = set(given)
+    for name, value in environ_settings(environ).items():
+        name = ALIASES.get(name, name)
+        if name in FIELDS and name not in skipped and FIELDS[name].metadata["command_line"]:
+            taken[name] = convert(name, str(value), label=environ_name(name))
+    return taken
 
 
 def environ_name(name: str) -> str:

@@ -210,3 +210,23 @@ def test_an_exception_in_authorize_is_our_own_500_and_leaves_no_state(
     # The same server thread then runs the app with no claimed request set.
     assert get(url, "/elsewhere").content == b"host app: GET /elsewhere"
     assert seen == [None]
+
+
+# --- the operator's environment, read as serve reads it -----------------------------
+
+
+def test_the_middleware_reads_s3wsgi_variables_and_keywords_win(
+    bucket, s3_endpoint, serve, monkeypatch, caplog
+):
+    monkeypatch.setenv("S3WSGI_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("S3WSGI_PORT", "8999")  # the server's, not an option
+    with caplog.at_level(logging.INFO, logger="s3wsgi"):
+        url = serve(S3Middleware(host_app, bucket=bucket, store="boto3"))
+    assert "options from the environment: S3WSGI_ENDPOINT_URL" in caplog.text
+    assert get(url, "/docs/").status_code == 200
+    monkeypatch.setenv("S3WSGI_ENDPOINT_URL", "http://127.0.0.1:9")
+    kept = serve(S3Middleware(host_app, bucket=bucket, store="boto3", endpoint_url=s3_endpoint))
+    assert get(kept, "/docs/").status_code == 200
+    monkeypatch.setenv("S3WSGI_READ_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="S3WSGI_READ_TIMEOUT"):
+        S3Middleware(host_app, bucket=bucket)
