@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import logging
 import os
 import socket
 import threading
@@ -453,3 +454,44 @@ def test_a_folder_holding_keys_object_store_cannot_name_is_listed(
     # A key the request path cannot name is refused as a bad path, not a fault.
     assert requests.get(f"{url}/docs/d/tab%09here.txt", timeout=10).status_code == 400
     assert "ListObjectsV2" not in caplog.text
+
+
+def test_a_header_obstore_cannot_read_is_left_out_logged_once_and_never_retried(
+    serve, fast_middleware, s3_client, bucket, caplog
+):
+    # boto3 sends the value's characters as Latin-1; moto keeps and returns them.
+    s3_client.put_object(
+        Bucket=bucket,
+        Key="report.txt",
+        Body=b"figures",
+        ContentType="text/plain",
+        ContentDisposition='attachment; filename="caf\u00e9.txt"',
+        CacheControl="max-age=60",
+    )
+    url = serve(fast_middleware(breaker_failures=1))
+    caplog.set_level(logging.INFO, logger="s3wsgi")
+    for method in ("GET", "HEAD", "GET"):
+        caplog.clear()
+        answer = requests.request(method, f"{url}/docs/report.txt", timeout=10)
+        assert answer.status_code == 200
+        assert answer.content == (b"figures" if method == "GET" else b"")
+        assert "Content-Disposition" not in answer.headers
+        assert answer.headers["Cache-Control"] == "max-age=60"
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert warnings == [
+            "report.txt: its content-disposition from S3 is not visible ASCII; served without it"
+        ]
+
+
+def test_the_warning_of_an_unreadable_header_shows_the_key_escaped(
+    store, s3_client, bucket, caplog
+):
+    s3_client.put_object(
+        Bucket=bucket, Key="d/tab\there.txt", Body=b"x", ContentType="text/plain; x=\u00e9"
+    )
+    caplog.set_level(logging.WARNING, logger="s3wsgi")
+    obj = store.get(ObjectRequest("d/tab\there.txt"))
+    assert read(obj) == b"x" and "content-type" not in obj.headers
+    assert [r.getMessage() for r in caplog.records] == [
+        "d/tab\\there.txt: its content-type from S3 is not visible ASCII; served without it"
+    ]
