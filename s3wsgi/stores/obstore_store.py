@@ -189,6 +189,9 @@ class ObstoreStore:
             return self._fallback.get().head(request)
         if not nameable(request.key):
             return self._through_boto3("head", request)
+        if not self._redirects.knows(request.key):
+            # One HeadObject either way, and boto3's also says the redirect.
+            return self._head_through_boto3(request)
         # A HEAD that, unlike obstore.head, also reports Content-Type & co.
         try:
             result = self._call(store, "head_object", request, {**_options(request), "head": True})
@@ -220,19 +223,26 @@ class ObstoreStore:
         obj.headers = readable_headers(obj.headers, request.key)
         return obj
 
+    def _head_through_boto3(self, request: base.ObjectRequest) -> base.S3Object:
+        """HeadObject through boto3, its redirect remembered for this version."""
+        obj = self._through_boto3("head", request)
+        self._redirects.remember(request.key, (obj.etag, obj.last_modified), obj.redirect)
+        # A GET of the key through obstore cannot carry it: HEAD answers as GET.
+        obj.headers.pop("expires", None)
+        return obj
+
     def _redirect(self, request: base.ObjectRequest, result: GetResult) -> str | None:
         """An object's website redirect location, which obstore does not
-        report: asked through boto3 once per version of the object."""
+        report: asked through boto3 once per version of the object (its
+        ETag and Last-Modified: a rewrite changes the latter at least)."""
         meta = result.meta
-        version = (meta["e_tag"], meta["last_modified"], meta["version"])
-        known = self._redirects.recall(request.key, version)
+        known = self._redirects.recall(request.key, (meta["e_tag"], meta["last_modified"]))
         if known is not None:
             return known.location
         try:
-            head = self._boto3.get().head(base.ObjectRequest(request.key, budget=request.budget))
+            head = self._head_through_boto3(base.ObjectRequest(request.key, budget=request.budget))
         except base.NotFound:
             return None  # deleted since: the object read is served as it was
-        self._redirects.remember(request.key, version, head.redirect)
         return head.redirect
 
     def get(self, request: base.ObjectRequest) -> base.S3Object:
@@ -367,6 +377,10 @@ class _Redirects:
         self._size = size
         self._known: OrderedDict[str, _Remembered] = OrderedDict()
         self._lock = threading.Lock()
+
+    def knows(self, key: str) -> bool:
+        """Whether some version of ``key`` is remembered."""
+        return key in self._known
 
     def recall(self, key: str, version: object) -> _Remembered | None:
         with self._lock:
