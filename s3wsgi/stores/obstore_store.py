@@ -18,10 +18,11 @@ it answers as the boto3 store does:
 - a key object_store cannot name (an empty, ``.`` or ``..`` segment, or an
   ASCII control character, all of which S3 allows): read through boto3;
 - an object whose Content-Type & co. are not ASCII, which object_store will
-  not read: read through boto3, served without those headers (as any store
-  serves them: :func:`s3wsgi.stores.shared.readable_headers`);
+  not read: read through boto3, served without those headers
+  (:func:`s3wsgi.stores.shared.readable_headers`);
 - an object's website redirect location, which obstore does not report:
-  asked once per version of each object (a HeadObject), then remembered.
+  asked once per version of each object (the first HEAD of a key goes
+  through boto3, a first GET asks a HeadObject more), then remembered.
 
 What obstore does not expose, and so this store cannot forward: the
 ``Expires`` header, and the headers of S3's 304 (the middleware fills a
@@ -371,7 +372,7 @@ class _Remembered:
 
 class _Redirects:
     """The website redirect location of the objects read last, each with
-    the version (ETag, Last-Modified, version id) it was read of."""
+    the version (ETag, Last-Modified) it was read of."""
 
     def __init__(self, size: int):
         self._size = size
