@@ -5,6 +5,7 @@ reach moto's S3 server (it logs each one through the ``werkzeug`` logger)."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import requests
@@ -57,3 +58,27 @@ def test_the_last_page_of_a_large_folder_says_there_is_no_next(
     names = [item["name"] for item in page.json()["objects"]]
     assert names == [f"k{number:05d}" for number in range(4950, FOLDER_SIZE)]
     assert page.json()["next"] is None
+
+
+def test_a_listing_page_ends_within_the_deadline(serve, make_middleware, large_folder, proxy):
+    """Every S3 request here takes 0.6 s: the folder's index document's, then
+    the page's. One attempt (1.5 s at most) fits the deadline after the
+    first; a listing of the whole folder, a request per 1,000 keys, would
+    not."""
+    app = make_middleware(
+        endpoint_url=proxy.url,
+        listing=True,
+        listing_page_size=PAGE,
+        connect_timeout=0.5,
+        read_timeout=1.0,
+        deadline=2.5,
+    )
+    url = serve(app)
+    requests.get(f"{url}/docs/digits.txt", timeout=10)  # reads the publish manifest once
+    proxy.set("latency", delay=0.6)
+    started = time.monotonic()
+    page = requests.get(f"{url}/docs/{large_folder}?format=json", timeout=30)
+    elapsed = time.monotonic() - started
+    assert page.status_code == 200
+    assert len(page.json()["objects"]) == PAGE
+    assert elapsed < 2.5
