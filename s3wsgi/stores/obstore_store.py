@@ -222,14 +222,14 @@ class ObstoreStore:
         boto3_store = self._boto3.get()
         obj = boto3_store.head(request) if operation == "head" else boto3_store.get(request)
         obj.headers = readable_headers(obj.headers, request.key)
+        # As through obstore, which cannot see it: one rule for every key.
+        obj.headers.pop("expires", None)
         return obj
 
     def _head_through_boto3(self, request: base.ObjectRequest) -> base.S3Object:
         """HeadObject through boto3, its redirect remembered for this version."""
         obj = self._through_boto3("head", request)
         self._redirects.remember(request.key, (obj.etag, obj.last_modified), obj.redirect)
-        # A GET of the key through obstore cannot carry it: HEAD answers as GET.
-        obj.headers.pop("expires", None)
         return obj
 
     def _redirect(self, request: base.ObjectRequest, result: GetResult) -> str | None:
