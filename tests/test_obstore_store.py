@@ -504,3 +504,13 @@ def test_the_warning_of_an_unreadable_header_shows_the_key_escaped(
     assert [r.getMessage() for r in caplog.records] == [
         "d/tab\\there.txt: its content-type from S3 is not visible ASCII; served without it"
     ]
+
+
+def test_a_key_object_store_refuses_past_the_check_is_still_read_through_boto3(
+    store, s3_client, bucket, monkeypatch
+):
+    from s3wsgi.stores import obstore_store
+
+    s3_client.put_object(Bucket=bucket, Key="d/x//y.txt", Body=b"odd")
+    monkeypatch.setattr(obstore_store, "nameable", lambda key: True)  # a rule it missed
+    assert read(store.get(ObjectRequest("d/x//y.txt"))) == b"odd"

@@ -92,8 +92,8 @@ class ForkedRuntime(RuntimeError):
     """obstore was used in a parent process: its runtime is not in this one."""
 
 
-class _UnreadableHeader(Exception):
-    """S3 answered with a header object_store cannot read."""
+class _NotForObstore(Exception):
+    """object_store refused the key, or S3's answer to it: boto3 can read it."""
 
 
 class _WrongPart(Exception):
@@ -196,7 +196,7 @@ class ObstoreStore:
         # A HEAD that, unlike obstore.head, also reports Content-Type & co.
         try:
             result = self._call(store, "head_object", request, {**_options(request), "head": True})
-        except _UnreadableHeader:
+        except _NotForObstore:
             return self._through_boto3("head", request)
         redirect = self._redirect(request, result)
         return base.S3Object(200, _headers(result, request), redirect=redirect)
@@ -254,7 +254,7 @@ class ObstoreStore:
             return self._through_boto3("get", request)
         try:
             result = self._call(store, "get_object", request, _options(request))
-        except _UnreadableHeader:
+        except _NotForObstore:
             return self._through_boto3("get", request)
         except _WrongPart as wrong:
             # As the boto3 store would pass such an answer on for the
@@ -304,9 +304,13 @@ class ObstoreStore:
             raise base.NotModified({"etag": tag} if tag else {}) from None
         except PreconditionError:
             raise base.PreconditionFailed() from None
+        except ValueError:
+            # A key object_store refuses before any request (one nameable()
+            # let through): no fault of S3's, for no retry and no breaker.
+            raise _NotForObstore() from None
         except Exception as error:  # obstore's errors, and its Rust panics
             if _UNREADABLE_HEADER.search(str(error)):
-                raise _UnreadableHeader() from None
+                raise _NotForObstore() from None
             if request.range is not None:
                 text = str(error)
                 other = _OTHER_PART.search(text)
