@@ -4,15 +4,19 @@ against moto's real S3 server and a loopback server of canned S3 errors."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import http.server
+import logging
 import os
 import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sample_site import host_app
 
 from s3wsgi.http.conditions import parse_range
 from s3wsgi.stores.base import (
@@ -27,7 +31,7 @@ from s3wsgi.stores.base import (
 
 pytest.importorskip("obstore")
 
-from s3wsgi.stores.obstore_store import ObstoreStore  # noqa: E402
+from s3wsgi.stores.obstore_store import ObstoreStore, nameable  # noqa: E402
 from s3wsgi.stores.resilient import Policy, ResilientStore  # noqa: E402
 
 
@@ -368,3 +372,145 @@ def test_the_endpoint_may_come_from_the_environment_as_for_boto3(bucket, s3_endp
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)  # http://, as a local S3 is
     store = ObstoreStore(bucket, Connection(region_name="us-east-1"))
     assert read(store.get(ObjectRequest("digits.txt"))) == b"0123456789"
+
+
+# Keys S3 holds and object_store's Path refuses: an empty, "." or ".." segment,
+# or an ASCII control character (publish uploads a file named with a tab).
+UNNAMEABLE = ["d/x//y.txt", "d/./a.txt", "d/../b.txt", "d/tab\there.txt", "d/del\x7f.txt"]
+
+
+@pytest.mark.parametrize("key", UNNAMEABLE)
+def test_nameable_agrees_with_object_store(store, s3_client, bucket, key):
+    import obstore
+
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"odd")
+    assert not nameable(key)
+    with pytest.raises(ValueError):
+        obstore.get(store._obstore(), key)
+    assert nameable("d/ok.txt") and nameable("caf\u00e9/x\u0085.txt")
+    assert not nameable("") and not nameable("/lead.txt") and not nameable("trail/")
+
+
+@pytest.mark.parametrize("key", UNNAMEABLE)
+def test_a_key_object_store_cannot_name_is_read_through_boto3(store, s3_client, bucket, key):
+    s3_client.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=b"odd",
+        ContentType="text/plain",
+        Expires=datetime(2030, 1, 1, tzinfo=timezone.utc),
+    )
+    obj = store.get(ObjectRequest(key))
+    assert (obj.status, read(obj), obj.headers["content-type"]) == (200, b"odd", "text/plain")
+    head = store.head(ObjectRequest(key))
+    assert head.headers["content-length"] == "3"
+    # The fast store forwards no Expires, whichever way it read the object.
+    assert "expires" not in obj.headers and "expires" not in head.headers
+    with pytest.raises(NotFound):
+        store.get(ObjectRequest(key + "-missing"))
+    # http.client sends the URL as signed (requests would drop its dot segments).
+    signed = urlsplit(store.presign(key, 60))
+    connection = http.client.HTTPConnection(signed.hostname, signed.port, timeout=10)
+    try:
+        connection.request("GET", f"{signed.path}?{signed.query}")
+        assert connection.getresponse().read() == b"odd"
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def fast_middleware(bucket, s3_endpoint):
+    """``fast_middleware(**options)``: S3Middleware on the fast store."""
+    from s3wsgi import S3Middleware
+
+    def make(**options):
+        return S3Middleware(
+            host_app, bucket=bucket, endpoint_url=s3_endpoint, store="obstore", **options
+        )
+
+    return make
+
+
+@pytest.mark.parametrize("key_prefix", ["odd//site", "odd/./site", "odd/../site", "odd\tsite"])
+def test_the_fast_store_serves_keys_object_store_cannot_name(
+    serve, fast_middleware, s3_client, bucket, key_prefix, caplog
+):
+    s3_client.put_object(Bucket=bucket, Key=f"{key_prefix}/page.html", Body=b"<p>odd</p>")
+    app = fast_middleware(key_prefix=key_prefix, breaker_failures=2)
+    url = serve(app)
+    for _ in range(3):  # more than the breaker's failures
+        page = requests.get(f"{url}/docs/page.html", timeout=10)
+        assert (page.status_code, page.content) == (200, b"<p>odd</p>")
+    assert requests.get(f"{url}/docs/missing.html", timeout=10).status_code == 404
+    assert "GetObject" not in caplog.text  # no fault, no retry
+
+
+def test_a_folder_holding_keys_object_store_cannot_name_is_listed(
+    serve, fast_middleware, s3_client, bucket, caplog
+):
+    for key in [*UNNAMEABLE, "d/ok.txt"]:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"odd")
+    app = fast_middleware(listing=True, breaker_failures=2)
+    url = serve(app)
+    for _ in range(3):  # more than the breaker's failures
+        listed = requests.get(f"{url}/docs/d/?format=json", timeout=10)
+        assert listed.status_code == 200
+        names = [item["name"] for item in listed.json()["objects"]]
+        assert names == ["del\x7f.txt", "ok.txt", "tab\there.txt"]
+        assert listed.json()["folders"] == ["x"]  # "." and ".." hidden, as dot names are
+    # Every object under the prefix is still served: the breaker never opened.
+    assert requests.get(f"{url}/docs/digits.txt", timeout=10).content == b"0123456789"
+    # A key the request path cannot name is refused as a bad path, not a fault.
+    assert requests.get(f"{url}/docs/d/tab%09here.txt", timeout=10).status_code == 400
+    assert "ListObjectsV2" not in caplog.text
+
+
+def test_a_header_obstore_cannot_read_is_left_out_logged_once_and_never_retried(
+    serve, fast_middleware, s3_client, bucket, caplog
+):
+    # boto3 sends the value's characters as Latin-1; moto keeps and returns them.
+    s3_client.put_object(
+        Bucket=bucket,
+        Key="report.txt",
+        Body=b"figures",
+        ContentType="text/plain",
+        ContentDisposition='attachment; filename="caf\u00e9.txt"',
+        CacheControl="max-age=60",
+    )
+    url = serve(fast_middleware(breaker_failures=1))
+    caplog.set_level(logging.INFO, logger="s3wsgi")
+    for method in ("GET", "HEAD", "GET"):
+        caplog.clear()
+        answer = requests.request(method, f"{url}/docs/report.txt", timeout=10)
+        assert answer.status_code == 200
+        assert answer.content == (b"figures" if method == "GET" else b"")
+        assert "Content-Disposition" not in answer.headers
+        assert answer.headers["Cache-Control"] == "max-age=60"
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert warnings == [
+            "report.txt: its content-disposition from S3 is not visible ASCII; served without it"
+        ]
+
+
+def test_the_warning_of_an_unreadable_header_shows_the_key_escaped(
+    store, s3_client, bucket, caplog
+):
+    s3_client.put_object(
+        Bucket=bucket, Key="d/tab\there.txt", Body=b"x", ContentType="text/plain; x=\u00e9"
+    )
+    caplog.set_level(logging.WARNING, logger="s3wsgi")
+    obj = store.get(ObjectRequest("d/tab\there.txt"))
+    assert read(obj) == b"x" and "content-type" not in obj.headers
+    assert [r.getMessage() for r in caplog.records] == [
+        "d/tab\\there.txt: its content-type from S3 is not visible ASCII; served without it"
+    ]
+
+
+def test_a_key_object_store_refuses_past_the_check_is_still_read_through_boto3(
+    store, s3_client, bucket, monkeypatch
+):
+    from s3wsgi.stores import obstore_store
+
+    s3_client.put_object(Bucket=bucket, Key="d/x//y.txt", Body=b"odd")
+    monkeypatch.setattr(obstore_store, "nameable", lambda key: True)  # a rule it missed
+    assert read(store.get(ObjectRequest("d/x//y.txt"))) == b"odd"

@@ -10,6 +10,20 @@ obstore's runtime does not survive a fork: a process forked after it was
 used (gunicorn ``--preload`` with a request made before the fork) reads
 through the boto3 store instead, and says so once in the log.
 
+What obstore does not do, this store does through boto3's client, so that
+it answers as the boto3 store does:
+
+- a listing: one ListObjectsV2 request per page (object_store lists a
+  folder whole, a request per 1,000 keys, and fails on a key below);
+- a key object_store cannot name (an empty, ``.`` or ``..`` segment, or an
+  ASCII control character, all of which S3 allows): read through boto3;
+- an object whose Content-Type & co. are not ASCII, which object_store will
+  not read: read through boto3, served without those headers
+  (:func:`s3wsgi.stores.shared.readable_headers`);
+- an object's website redirect location, which obstore does not report:
+  asked once per version of each object (the first HEAD of a key goes
+  through boto3, a first GET asks a HeadObject more), then remembered.
+
 What obstore does not expose, and so this store cannot forward: the
 ``Expires`` header, and the headers of S3's 304 (the middleware fills a
 304's headers from what it knows of the 200).
@@ -23,6 +37,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -33,7 +48,7 @@ from obstore.exceptions import NotModifiedError, PreconditionError
 from ..observe.logs import Where, fault
 from . import base
 from .boto3_store import BotoStore
-from .shared import Body, PerProcess
+from .shared import Body, PerProcess, readable_headers
 
 if TYPE_CHECKING:
     from obstore import GetOptions, GetResult
@@ -52,6 +67,12 @@ _REQUEST_ID = re.compile(r"<RequestId>([^<]*)</RequestId>")
 # server's whole object ("non-partial") or a part other than the one asked.
 _WHOLE_TO_A_RANGE = "non-partial response when range requested"
 _OTHER_PART = re.compile(r"Requested (\d+)\.\.(\d+), got \d+\.\.\d+")
+# object_store refuses an answer with a header it cannot read as ASCII.
+_UNREADABLE_HEADER = re.compile(r"contained non UTF-8 characters|containing non-ASCII data")
+# What object_store's Path refuses in a key: ASCII control characters.
+_UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f]")
+# Objects whose website redirect location is remembered.
+_REMEMBERED_REDIRECTS = 4096
 
 # object_store's names for what S3 calls these headers (Content-Type, first
 # in FORWARDED_HEADERS, aside).
@@ -69,6 +90,10 @@ _CREDENTIALS_TTL = timedelta(minutes=5)
 
 class ForkedRuntime(RuntimeError):
     """obstore was used in a parent process: its runtime is not in this one."""
+
+
+class _NotForObstore(Exception):
+    """object_store refused the key, or S3's answer to it: boto3 can read it."""
 
 
 class _WrongPart(Exception):
@@ -105,6 +130,7 @@ class ObstoreStore:
         self._store: PerProcess[S3Store | ForkedRuntime] = PerProcess(self._make_store)
         self._fallback: PerProcess[BotoStore] = PerProcess(self._make_fallback)
         self._boto3: PerProcess[BotoStore] = PerProcess(lambda: BotoStore(bucket, connection))
+        self._redirects = _Redirects(_REMEMBERED_REDIRECTS)
 
     def _make_store(self) -> S3Store | ForkedRuntime:
         try:
@@ -162,66 +188,74 @@ class ObstoreStore:
         store = self._obstore()
         if store is None:
             return self._fallback.get().head(request)
+        if not nameable(request.key):
+            return self._through_boto3("head", request)
+        if not self._redirects.knows(request.key):
+            # One HeadObject either way, and boto3's also says the redirect.
+            return self._head_through_boto3(request)
         # A HEAD that, unlike obstore.head, also reports Content-Type & co.
-        result = self._call(store, "head_object", request, {**_options(request), "head": True})
-        headers = _headers(result, request)
-        return base.S3Object(200, headers, redirect=self._redirect(request, result))
+        try:
+            result = self._call(store, "head_object", request, {**_options(request), "head": True})
+        except _NotForObstore:
+            return self._through_boto3("head", request)
+        redirect = self._redirect(request, result)
+        return base.S3Object(200, _headers(result, request), redirect=redirect)
 
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
     ) -> base.Listing:
-        store = self._obstore()
-        if store is None:
-            return self._fallback.get().list(prefix, after=after, limit=limit, budget=budget)
-        try:
-            found = obstore.list_with_delimiter(store, prefix or None)
-        except Exception as error:
-            raise self._error(error, "list_objects_v2", prefix) from None
-        # object_store lists a folder whole; a page is cut from it here, in
-        # S3's order (by key, subfolders and objects together).
-        entries = sorted(
-            [(folder.rstrip("/") + "/", None) for folder in found["common_prefixes"]]
-            + [(item["path"], item) for item in found["objects"]]
-        )
-        entries = [entry for entry in entries if after is None or entry[0] > after]
-        page = entries[:limit]
-        return base.Listing(
-            [key for key, item in page if item is None],
-            [
-                base.Listed(key, int(item["size"]), item["last_modified"])
-                for key, item in page
-                if item is not None
-            ],
-            len(entries) > limit,
-        )
+        # One ListObjectsV2 request (delimiter, start-after, max-keys) per
+        # page, which object_store cannot make: its listing of a folder is
+        # whole, a request per 1,000 keys that no deadline cuts, and fails
+        # on a key it cannot name.
+        return self._boto3.get().list(prefix, after=after, limit=limit, budget=budget)
 
     def presign(self, key: str, expires: int) -> str:
         store = self._obstore()
-        if store is None:
+        if store is None or not nameable(key):
             return self._boto3.get().presign(key, expires)
         return obstore.sign(store, "GET", key, timedelta(seconds=expires))
 
+    def _through_boto3(self, operation: str, request: base.ObjectRequest) -> base.S3Object:
+        """The boto3 store's answer, for what object_store cannot ask or read
+        (an answer it does not read comes again: S3 never sent its body)."""
+        boto3_store = self._boto3.get()
+        obj = boto3_store.head(request) if operation == "head" else boto3_store.get(request)
+        obj.headers = readable_headers(obj.headers, request.key)
+        # As through obstore, which cannot see it: one rule for every key.
+        obj.headers.pop("expires", None)
+        return obj
+
+    def _head_through_boto3(self, request: base.ObjectRequest) -> base.S3Object:
+        """HeadObject through boto3, its redirect remembered for this version."""
+        obj = self._through_boto3("head", request)
+        self._redirects.remember(request.key, (obj.etag, obj.last_modified), obj.redirect)
+        return obj
+
     def _redirect(self, request: base.ObjectRequest, result: GetResult) -> str | None:
-        """An object's website redirect location: obstore does not report
-        it, so an empty object (what such redirects are) is asked about
-        through boto3, once."""
-        if result.meta["size"] != 0:
-            return None
+        """An object's website redirect location, which obstore does not
+        report: asked through boto3 once per version of the object (its
+        ETag and Last-Modified: a rewrite changes the latter at least)."""
+        meta = result.meta
+        known = self._redirects.recall(request.key, (meta["e_tag"], meta["last_modified"]))
+        if known is not None:
+            return known.location
         try:
-            return (
-                self._boto3.get()
-                .head(base.ObjectRequest(request.key, budget=request.budget))
-                .redirect
-            )
-        except base.StoreError:
-            return None
+            head = self._head_through_boto3(base.ObjectRequest(request.key, budget=request.budget))
+        except base.NotFound:
+            return None  # deleted since: the object read is served as it was
+        return head.redirect
 
     def get(self, request: base.ObjectRequest) -> base.S3Object:
         store = self._obstore()
         if store is None:
             return self._fallback.get().get(request)
+        if not nameable(request.key):
+            return self._through_boto3("get", request)
         try:
             result = self._call(store, "get_object", request, _options(request))
+        except _NotForObstore:
+            return self._through_boto3("get", request)
         except _WrongPart as wrong:
             # As the boto3 store would pass such an answer on for the
             # middleware to check: ask for what it can use.
@@ -238,6 +272,7 @@ class ObstoreStore:
                 raise base.UpstreamError(502) from None
         start, end = result.range
         headers = _headers(result, request)
+        redirect = self._redirect(request, result)
         if end - start <= self.chunk_size:
             # One chunk: obstore collects it in Rust in one call, at a third
             # of the CPU of its stream for 200 KiB, and the connection goes
@@ -255,7 +290,7 @@ class ObstoreStore:
                 body.close()
                 raise self._error(error, "get_object", request.key) from None
         status = 206 if request.range is not None else 200
-        return base.S3Object(status, headers, body, self._redirect(request, result))
+        return base.S3Object(status, headers, body, redirect)
 
     def _call(
         self, store: S3Store, operation: str, request: base.ObjectRequest, options: GetOptions
@@ -269,7 +304,13 @@ class ObstoreStore:
             raise base.NotModified({"etag": tag} if tag else {}) from None
         except PreconditionError:
             raise base.PreconditionFailed() from None
+        except ValueError:
+            # A key object_store refuses before any request (one nameable()
+            # let through): no fault of S3's, for no retry and no breaker.
+            raise _NotForObstore() from None
         except Exception as error:  # obstore's errors, and its Rust panics
+            if _UNREADABLE_HEADER.search(str(error)):
+                raise _NotForObstore() from None
             if request.range is not None:
                 text = str(error)
                 other = _OTHER_PART.search(text)
@@ -314,6 +355,52 @@ class ObstoreStore:
             message=message.group(1) if message else text.split("\n", 1)[0],
             s3_request_id=request_id.group(1) if request_id else None,
         )
+
+
+def nameable(key: str) -> bool:
+    """Whether object_store's Path names exactly this key: it refuses an
+    empty (so a leading or trailing ``/`` too), ``.`` or ``..`` segment and
+    an ASCII control character."""
+    if not key or _UNNAMEABLE.search(key):
+        return False
+    return not any(segment in ("", ".", "..") for segment in key.split("/"))
+
+
+class _Remembered:
+    __slots__ = ("version", "location")
+
+    def __init__(self, version: object, location: str | None):
+        self.version = version
+        self.location = location
+
+
+class _Redirects:
+    """The website redirect location of the objects read last, each with
+    the version (ETag, Last-Modified) it was read of."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._known: OrderedDict[str, _Remembered] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def knows(self, key: str) -> bool:
+        """Whether some version of ``key`` is remembered."""
+        return key in self._known
+
+    def recall(self, key: str, version: object) -> _Remembered | None:
+        with self._lock:
+            known = self._known.get(key)
+            if known is None or known.version != version:
+                return None
+            self._known.move_to_end(key)
+            return known
+
+    def remember(self, key: str, version: object, location: str | None) -> None:
+        with self._lock:
+            self._known[key] = _Remembered(version, location)
+            self._known.move_to_end(key)
+            if len(self._known) > self._size:
+                self._known.popitem(last=False)
 
 
 def _nothing() -> None:

@@ -1,9 +1,12 @@
-"""What the boto3 and obstore stores share: the prefetching body and the
-per-process holder of a client."""
+"""What the boto3 and obstore stores share: the prefetching body, the
+per-process holder of a client, and the check of what S3 sends that s3wsgi
+passes on."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -13,6 +16,14 @@ from typing import Any, Generic, TypeVar
 from ..http.conditions import parse_http_date
 
 T = TypeVar("T")
+
+log = logging.getLogger("s3wsgi")
+
+# A field value passed on to a client: visible ASCII, spaces and tabs (RFC
+# 9110 §5.5 without obs-text, whose bytes a client may read in any charset).
+_READABLE = re.compile(r"[\t\x20-\x7e]*")
+# C0 and C1 control characters, shown escaped in a log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Body:
@@ -67,13 +78,20 @@ class Body:
         self.in_memory = length is not None and len(first) >= length
 
     def __iter__(self) -> Iterator[bytes]:
-        chunks = self._chunks
-        if chunks is None:
+        if self._chunks is None:
             return
         first, self._first = self._first, b""
         if first:
             yield first
-        yield from chunks
+        # No reference to the chunks is held across a yield, so close()
+        # drops the last one while this iterator lives: obstore's stream
+        # has no close() of its own, and ends its connection when dropped.
+        while (chunk := self._next()) is not None:
+            yield chunk
+
+    def _next(self) -> bytes | None:
+        chunks = self._chunks
+        return None if chunks is None else next(chunks, None)
 
     @property
     def closed(self) -> bool:
@@ -123,6 +141,26 @@ def _new_lock(reference: weakref.ref[PerProcess[Any]]) -> None:
     holder = reference()
     if holder is not None:
         holder._lock = threading.Lock()
+
+
+def readable_headers(headers: dict[str, str], key: str) -> dict[str, str]:
+    """``headers`` without those whose value is not visible ASCII, each
+    left out said once in the log: a value stored by a bucket's writer, not
+    a fault of S3's, so the object is served without it."""
+    unreadable = [name for name, value in headers.items() if not _READABLE.fullmatch(value)]
+    if not unreadable:
+        return headers
+    log.warning(
+        "%s: its %s from S3 is not visible ASCII; served without it",
+        printable(key),
+        ", ".join(unreadable),
+    )
+    return {name: value for name, value in headers.items() if name not in unreadable}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped, as a log line shows a key."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def parse_s3_time(value: object) -> datetime | None:
