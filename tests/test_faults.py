@@ -2,7 +2,7 @@
 slow, unreachable, resets, stalls, cuts an answer short, or answers an error.
 
 Every test goes client -> waitress -> middleware -> a fault proxy or a canned
-S3 server -> moto's S3 server, all on loopback (SPEC.md §7).
+S3 server -> moto's S3 server, all on loopback (docs/errors.rst).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from faultproxy import CannedS3, FaultProxy
+
+from s3wsgi.observe.logs import forget_configuration_faults
+from s3wsgi.stores.base import CONFIGURATION_CODES
 
 # Small timeouts keep each fault short; the bounds below follow from them.
 CONNECT_TIMEOUT = 0.5
@@ -79,6 +82,12 @@ def assert_clean_error(answer: Fetched, status: int, bucket: str) -> None:
 
 def s3_log(caplog) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name == "s3wsgi")
+
+
+@pytest.fixture(autouse=True)
+def news():
+    """Each test's configuration mistakes are news: they are logged once a process."""
+    forget_configuration_faults()
 
 
 @pytest.fixture
@@ -244,7 +253,7 @@ def test_latency_past_the_read_timeout_answers_504(via_proxy, proxy, big_bucket)
     assert_serves_again_at_once(via_proxy, proxy)
 
 
-# S3's own error answers (SPEC.md §7), from moto where it can say them and
+# S3's own error answers (docs/errors.rst), from moto where it can say them and
 # from a canned server where it cannot.
 
 
@@ -310,6 +319,14 @@ def test_s3_error_answers_are_mapped_and_logged(
         # A store may word a redirect its own way; the other codes are S3's words.
         assert code in log_text or (code == "PermanentRedirect" and "redirect" in log_text)
         assert bucket in log_text
+        if code in CONFIGURATION_CODES:
+            # Said once, with what to set, whichever S3 request met it first;
+            # not again for the next request.
+            assert "advice=" in log_text
+            caplog.clear()
+            assert fetch(via_canned, "/docs/guide/intro.html").status == expected
+            assert s3_log(caplog) == ""
+            return
         assert "guide/intro.html" in log_text
         if code != "PermanentRedirect":
             # A redirect's body is not read by every store: no request id then.

@@ -10,6 +10,12 @@ record, for a structured formatter.
 
 Levels: a missing key is the client's business (DEBUG); a fault another
 attempt follows is a WARNING; one after which no attempt follows is an ERROR.
+A mistake in s3wsgi's configuration (no credentials, no such bucket, an
+endpoint that is not S3) is an ERROR once per kind, with ``advice`` on what
+to set, until S3 answers again; then DEBUG, not one line per request.
+
+Bucket and client text (keys, S3's messages) never writes a control
+character into a line: each is escaped as Python does (``\\x1b``).
 
 Nothing in a line is a credential or a signed URL's query string: exception
 texts are scrubbed (:func:`scrubbed`), and a request id is kept to a short
@@ -19,12 +25,15 @@ token.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import TypedDict, TypeVar
 from wsgiref.types import WSGIEnvironment
 
+from ..stores.base import ADVICE, CONFIGURATION_CODES, ConfigurationError, LocalError
 from . import context
 from .outcomes import NOT_FOUND, outcome_of
 
@@ -50,7 +59,15 @@ _LONGEST_TEXT = 300
 _REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 _LONGEST_REQUEST_ID = 128
 
+# C0 and C1 controls, DEL, and the line separators and bidirectional
+# overrides a terminal or a log viewer acts on.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
 Failure = TypeVar("Failure", bound=Exception)
+
+# The kinds of configuration mistake logged at ERROR since S3 last answered.
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
 
 
 class Where(TypedDict):
@@ -84,8 +101,14 @@ def fault(
     attempt = context.attempt()
     elapsed = time.perf_counter() - attempt.started if attempt is not None else None
     final = _final(failure, attempt, elapsed)
+    # A store may map S3's code itself, or leave it to the resilient store.
+    kind = failure.kind if isinstance(failure, ConfigurationError) else None
+    kind = kind or CONFIGURATION_CODES.get(code or "")
+    advice = ADVICE[kind] if kind is not None else None
     if outcome == NOT_FOUND:
         severity = logging.DEBUG
+    elif kind is not None:
+        severity = logging.ERROR if _first_report(kind) else logging.DEBUG
     else:
         severity = logging.ERROR if final else logging.WARNING
     if not log.isEnabledFor(severity):
@@ -108,9 +131,41 @@ def fault(
         "request_id": request_id(client.environ if client is not None else None),
         "s3_request_id": s3_request_id or None,
         "s3_message": scrubbed(message) if message else None,
+        "advice": advice,
     }
-    log.log(severity, "%s", _line(fields), extra=fields)
+    for name, value in fields.items():  # bucket and client text among them
+        if isinstance(value, str):
+            fields[name] = escaped(value)
+    # A bug's traceback, for whoever fixes it.
+    trace = failure.cause if isinstance(failure, LocalError) else None
+    log.log(severity, "%s", _line(fields), extra=fields, exc_info=trace)
     return failure
+
+
+def _first_report(kind: str) -> bool:
+    """Whether a configuration mistake of ``kind`` is news since S3 last answered."""
+    with _reported_lock:
+        if kind in _reported:
+            return False
+        _reported.add(kind)
+        return True
+
+
+def forget_configuration_faults() -> None:
+    """S3 answered: a configuration mistake seen again is news again."""
+    if _reported:  # the common case, without the lock
+        with _reported_lock:
+            _reported.clear()
+
+
+def _forget_in_child() -> None:
+    # A forked worker logs for itself; the lock may have been held at the fork.
+    global _reported_lock
+    _reported_lock = threading.Lock()
+    _reported.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _final(failure: Exception, attempt: context.Attempt | None, elapsed: float | None) -> bool:
@@ -132,6 +187,19 @@ def scrubbed(text: str) -> str:
     if len(text) > _LONGEST_TEXT:
         text = text[: _LONGEST_TEXT - 3] + "..."
     return text
+
+
+def escaped(text: str) -> str:
+    """``text`` with each control character as Python writes it in a
+    string (``\\x1b``, ``\\u202e``), and backslashes doubled, so a line shows
+    what a key holds and a terminal acts on none of it."""
+    if not _CONTROL.search(text) and "\\" not in text:
+        return text
+    return _CONTROL.sub(_escape, text.replace("\\", "\\\\"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
 
 
 def request_id(environ: WSGIEnvironment | None) -> str | None:
@@ -161,9 +229,9 @@ def _line(fields: Mapping[str, object]) -> str:
 
 
 def _value(text: str) -> str:
-    """A logfmt value: quoted when it holds a space, a quote or an equals sign."""
-    if text and not re.search(r"[\s\"=\\]", text):
+    """A logfmt value: quoted when it holds a space, a quote or an equals
+    sign. Its control characters and backslashes are escaped already."""
+    if text and not re.search(r"[\s\"=]", text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return f'"{escaped}"'
+    quoted = text.replace('"', '\\"')
+    return f'"{quoted}"'
