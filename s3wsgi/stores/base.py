@@ -66,13 +66,15 @@ class Budget:
     calls, their retries, and its wait for a turn (the deadline option).
 
     There is one per client request, so it also names the request: the
-    circuit breaker counts requests without an answer, not attempts.
+    circuit breaker counts requests without an answer, not attempts, and
+    marks here (``counted``) the run of failures it counted this one in.
     """
 
-    __slots__ = ("seconds", "__weakref__")
+    __slots__ = ("seconds", "counted")
 
     def __init__(self, seconds: float):
         self.seconds = seconds
+        self.counted: object | None = None
 
     def spend(self, seconds: float) -> None:
         self.seconds -= seconds

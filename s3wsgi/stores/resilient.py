@@ -31,7 +31,6 @@ import random
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -104,9 +103,10 @@ class Breaker:
         self._clock = clock
         self._lock = threading.Lock()
         self.state = self.CLOSED
-        # The requests without an answer since S3 last answered: a weak set,
-        # so a request that ends is forgotten with its budget.
-        self._failed: weakref.WeakSet[Budget] = weakref.WeakSet()
+        # Requests without an answer since S3 last answered; each is marked
+        # with this run's token, so its other calls and attempts count not.
+        self._consecutive = 0
+        self._run = object()
         self._opened_at = 0.0  # when the current outage was first seen
         self._probe_due = 0.0
         self._probe: Budget | None = None
@@ -143,10 +143,11 @@ class Breaker:
 
     def succeeded(self) -> None:
         """S3 answered (any answer, a 404 included)."""
-        if self.state == self.CLOSED and not self._failed:
+        if self.state == self.CLOSED and not self._consecutive:
             return  # nothing to reset: the common case, without the lock
         with self._lock:
-            self._failed.clear()
+            self._consecutive = 0
+            self._run = object()
             self._probe = None
             if self.state != self.CLOSED:
                 away = self._clock() - self._opened_at
@@ -160,8 +161,10 @@ class Breaker:
         with self._lock:
             now = self._clock()
             if self.state == self.CLOSED:
-                self._failed.add(request)
-                count = len(self._failed)
+                if request.counted is not self._run:
+                    request.counted = self._run
+                    self._consecutive += 1
+                count = self._consecutive
                 if count < self.failures:
                     return
                 self._opened_at = now
