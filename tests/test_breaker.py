@@ -237,17 +237,16 @@ def test_a_probe_that_never_went_to_s3_lets_another_through():
     assert breaker.admit(other) is None
 
 
-@pytest.mark.parametrize("outage", [5.0, 60.0])
-def test_service_is_back_within_a_second_of_s3_and_probes_stay_one_a_second(outage):
-    """Twenty requests a second, S3 away for ``outage`` seconds."""
+def outage_of(seconds: float) -> tuple[float, int]:
+    """(seconds from S3's return to the first answer, S3 requests made while
+    it was away) with twenty requests a second and S3 away ``seconds``."""
     clock, s3 = Clock(), S3()
     store = ResilientStore(
         s3, Policy(), attempt_seconds=CONNECT_TIMEOUT + READ_TIMEOUT, clock=clock, sleep=clock.sleep
     )
-    start = clock.now
-    down_at, back_at = start + 10, start + 10 + outage
-    first_answer = None
-    while clock.now < back_at + 10 and first_answer is None:
+    down_at = clock.now + 10
+    back_at = down_at + seconds
+    while clock.now < back_at + 30:
         s3.up = not down_at <= clock.now < back_at
         try:
             store.get(ObjectRequest("k", budget=Budget(30)))
@@ -255,14 +254,21 @@ def test_service_is_back_within_a_second_of_s3_and_probes_stay_one_a_second(outa
             pass
         else:
             if clock.now >= back_at:
-                first_answer = clock.now
+                return clock.now - back_at, s3.asked_while_down
         clock.now += 0.05
-    assert first_answer is not None, "no service after S3 came back"
-    recovery = first_answer - back_at
-    print(f"{outage:g} s outage: service back {recovery:.2f} s after S3")
-    assert recovery <= 1.0 + 0.05
-    # Five requests to notice, three attempts each; then one probe a second.
-    assert s3.asked_while_down <= 5 * 3 + outage + 1
+    raise AssertionError("no service after S3 came back")
+
+
+@pytest.mark.parametrize("outage", [5.0, 60.0])
+def test_service_is_back_within_a_second_of_s3_and_probes_stay_one_a_second(outage):
+    # S3 comes back at moments spread over a few seconds: the worst of them.
+    runs = [outage_of(outage + offset) for offset in (0.0, 0.3, 0.6, 1.5, 2.5, 4.0, 7.0)]
+    worst = max(recovery for recovery, _ in runs)
+    print(f"{outage:g} s outage: service back at worst {worst:.2f} s after S3")
+    assert worst <= 1.0 + 0.05
+    for (_, asked), offset in zip(runs, (0.0, 0.3, 0.6, 1.5, 2.5, 4.0, 7.0)):
+        # Five requests to notice, three attempts each; then one probe a second.
+        assert asked <= 5 * 3 + outage + offset + 1
 
 
 def test_a_local_fault_keeps_the_probe_slot_free_and_the_count_untouched():
