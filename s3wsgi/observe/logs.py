@@ -29,6 +29,7 @@ import os
 import re
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from typing import TypedDict, TypeVar
 from wsgiref.types import WSGIEnvironment
@@ -132,14 +133,23 @@ def fault(
         "s3_request_id": s3_request_id or None,
         "s3_message": scrubbed(message) if message else None,
         "advice": advice,
+        "raised_at": _raised_at(failure.cause) if isinstance(failure, LocalError) else None,
     }
     for name, value in fields.items():  # bucket and client text among them
         if isinstance(value, str):
             fields[name] = escaped(value)
-    # A bug's traceback, for whoever fixes it.
-    trace = failure.cause if isinstance(failure, LocalError) else None
-    log.log(severity, "%s", _line(fields), extra=fields, exc_info=trace)
+    log.log(severity, "%s", _line(fields), extra=fields)
     return failure
+
+
+def _raised_at(error: BaseException) -> str | None:
+    """Where a bug raised ``error``, for whoever fixes it: a traceback
+    itself would carry the text of a key raw."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
 def _first_report(kind: str) -> bool:
