@@ -6,8 +6,8 @@ S3 up), the check asks S3 nothing. Otherwise it probes: one HeadObject of
 the index document (a missing one is an answer too), through the circuit
 breaker and in one attempt, at most once per ``interval`` seconds; between
 probes the last one's result stands. While the breaker is open the check
-fails at once, without asking S3, until the breaker's cool-down lets its
-probe through.
+fails at once, without asking S3, until the breaker's probe interval (a
+second at most) lets its probe through.
 """
 
 from __future__ import annotations
