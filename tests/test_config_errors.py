@@ -18,15 +18,7 @@ import uuid
 import pytest
 from test_breaker import fetch
 
-from s3wsgi.observe.logs import forget_configuration_faults
-
 REQUESTS = 3
-
-
-@pytest.fixture(autouse=True)
-def news():
-    """Each test's mistakes are news: they are logged once a process."""
-    forget_configuration_faults()
 
 
 class Answering:

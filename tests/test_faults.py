@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import pytest
 from faultproxy import CannedS3, FaultProxy
 
-from s3wsgi.observe.logs import forget_configuration_faults
 from s3wsgi.stores.base import CONFIGURATION_CODES
 
 # Small timeouts keep each fault short; the bounds below follow from them.
@@ -83,12 +82,6 @@ def assert_clean_error(answer: Fetched, status: int, bucket: str) -> None:
 
 def s3_log(caplog) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name == "s3wsgi")
-
-
-@pytest.fixture(autouse=True)
-def news():
-    """Each test's configuration mistakes are news: they are logged once a process."""
-    forget_configuration_faults()
 
 
 @pytest.fixture

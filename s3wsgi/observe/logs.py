@@ -11,8 +11,9 @@ record, for a structured formatter.
 Levels: a missing key is the client's business (DEBUG); a fault another
 attempt follows is a WARNING; one after which no attempt follows is an ERROR.
 A mistake in s3wsgi's configuration (no credentials, no such bucket, an
-endpoint that is not S3) is an ERROR once per kind, with ``advice`` on what
-to set, until S3 answers again; then DEBUG, not one line per request.
+endpoint that is not S3) is an ERROR with ``advice`` on what to set, once
+per kind and store (:class:`Reported`) until S3 answers it again; then
+DEBUG, not one line per request.
 
 Bucket and client text (keys, S3's messages) never writes a control
 character into a line: each is escaped as Python does (``\\x1b``).
@@ -66,9 +67,39 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 
 Failure = TypeVar("Failure", bound=Exception)
 
-# The kinds of configuration mistake logged at ERROR since S3 last answered.
-_reported: set[str] = set()
-_reported_lock = threading.Lock()
+
+class Reported:
+    """The kinds of configuration mistake a store has logged at ERROR since
+    S3 last answered it; the resilient store keeps one, and makes it the
+    thread's (:func:`reporting`) while it calls its store."""
+
+    def __init__(self) -> None:
+        self._kinds: set[str] = set()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def first(self, kind: str) -> bool:
+        """Whether a mistake of ``kind`` is news (and now told)."""
+        if self._pid != os.getpid():
+            # A forked worker tells its own; the lock may have been held at
+            # the fork.
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._kinds = set()
+        with self._lock:
+            if kind in self._kinds:
+                return False
+            self._kinds.add(kind)
+            return True
+
+    def forget(self) -> None:
+        """S3 answered: a mistake seen again is news again."""
+        if self._kinds:  # the common case, without the lock
+            with self._lock:
+                self._kinds.clear()
+
+
+_local = threading.local()
 
 
 class Where(TypedDict):
@@ -77,6 +108,14 @@ class Where(TypedDict):
     operation: str
     bucket: str | None
     key: str
+
+
+def reporting(reported: Reported | None) -> Reported | None:
+    """Make ``reported`` what this thread's faults count against; returns
+    the one before, to put back."""
+    previous: Reported | None = getattr(_local, "reported", None)
+    _local.reported = reported
+    return previous
 
 
 def fault(
@@ -109,7 +148,9 @@ def fault(
     if outcome == NOT_FOUND:
         severity = logging.DEBUG
     elif kind is not None:
-        severity = logging.ERROR if _first_report(kind) else logging.DEBUG
+        # Without a resilient store's account (a store called directly), each.
+        reported: Reported | None = getattr(_local, "reported", None)
+        severity = logging.ERROR if reported is None or reported.first(kind) else logging.DEBUG
     else:
         severity = logging.ERROR if final else logging.WARNING
     if not log.isEnabledFor(severity):
@@ -150,32 +191,6 @@ def _raised_at(error: BaseException) -> str | None:
         return None
     frame = frames[-1]
     return f"{frame.filename}:{frame.lineno} in {frame.name}"
-
-
-def _first_report(kind: str) -> bool:
-    """Whether a configuration mistake of ``kind`` is news since S3 last answered."""
-    with _reported_lock:
-        if kind in _reported:
-            return False
-        _reported.add(kind)
-        return True
-
-
-def forget_configuration_faults() -> None:
-    """S3 answered: a configuration mistake seen again is news again."""
-    if _reported:  # the common case, without the lock
-        with _reported_lock:
-            _reported.clear()
-
-
-def _forget_in_child() -> None:
-    # A forked worker logs for itself; the lock may have been held at the fork.
-    global _reported_lock
-    _reported_lock = threading.Lock()
-    _reported.clear()
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _final(failure: Exception, attempt: context.Attempt | None, elapsed: float | None) -> bool:

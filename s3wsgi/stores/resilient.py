@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from ..observe.logs import fault, forget_configuration_faults
+from ..observe.logs import Reported, fault, reporting
 from ..observe.observer import UNOBSERVED
 from .base import (
     CONFIGURATION_CODES,
@@ -217,6 +217,8 @@ class ResilientStore:
         self.policy = policy
         self.attempt_seconds = attempt_seconds
         self.breaker = Breaker(policy.breaker_failures, policy.breaker_cooldown, clock)
+        # Configuration mistakes logged at ERROR: once each, until S3 answers.
+        self.reported = Reported()
         self._clock = clock
         self._sleep = sleep
 
@@ -262,6 +264,7 @@ class ResilientStore:
                 raise OutOfTime()
             attempt += 1
             started = clock()
+            previous = reporting(self.reported)
             try:
                 answer = self.observer.attempt(  # timed, counted, logged
                     call,
@@ -279,9 +282,10 @@ class ResilientStore:
                 raise
             else:
                 breaker.succeeded()
-                forget_configuration_faults()
+                self.reported.forget()
                 return answer
             finally:
+                reporting(previous)
                 if budget is not None:
                     budget.spend(clock() - started)
             if isinstance(failure, (LocalError, ConfigurationError)):
@@ -291,7 +295,7 @@ class ResilientStore:
                 breaker.failed(caller)
             else:
                 breaker.succeeded()  # S3 answered, if with an error
-                forget_configuration_faults()
+                self.reported.forget()
             if (
                 not isinstance(failure, UpstreamError)
                 or not failure.retryable
