@@ -98,21 +98,26 @@ def assert_loud(url: str, app, caplog, *, says: str) -> None:
     assert app.store.breaker.state == "closed"
 
 
+def without_credentials(monkeypatch, metadata_url: str) -> None:
+    """No credentials in the environment, and the instance metadata service
+    (boto3's name for it, and obstore's) at ``metadata_url``."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", metadata_url + "/")
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", metadata_url)
+
+
 @pytest.mark.parametrize("metadata", ["answers-403", "unreachable", "disabled"])
 def test_no_credentials_is_a_502_said_once_with_the_variables_to_set(
     make_middleware, serve, answering, monkeypatch, caplog, metadata
 ):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
     if metadata == "answers-403":
-        endpoint = answering(403, b"", "text/plain").url
+        without_credentials(monkeypatch, answering(403, b"", "text/plain").url)
     else:
-        endpoint = closed_port_url()
-    # boto3's name of the metadata service, and obstore's; boto3 may be told
-    # not to ask it at all (obstore asks it anyway: refused here).
-    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint + "/")
-    monkeypatch.setenv("AWS_METADATA_ENDPOINT", endpoint)
+        without_credentials(monkeypatch, closed_port_url())
     if metadata == "disabled":
+        # boto3 asks no metadata service then (obstore asks it anyway:
+        # refused here).
         monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     app = make_middleware(breaker_failures=1, max_attempts=3)
     url = serve(app)
@@ -144,3 +149,17 @@ def test_s3_access_denied_on_a_missing_key_stays_a_404(make_middleware, serve, a
     s3 = answering(403, denied, "application/xml")
     url = serve(make_middleware(endpoint_url=s3.url, breaker_failures=1))
     assert [fetch(url, f"/docs/page-{n}.html")[0] for n in range(REQUESTS)] == [404] * REQUESTS
+
+
+def test_the_health_check_says_the_configuration_is_wrong(
+    make_middleware, serve, answering, monkeypatch
+):
+    from s3wsgi.observe.health import Health
+
+    without_credentials(monkeypatch, answering(403, b"", "text/plain").url)
+    url = serve(Health([make_middleware()]))
+    status, _, body = fetch(url, "/")
+    assert status == 503
+    assert body.decode() == (
+        "unavailable: /docs: s3wsgi's configuration is wrong (the log says what to set)\n"
+    )
