@@ -342,3 +342,18 @@ def test_service_is_back_within_two_seconds_of_s3_under_mixed_load(served, proxy
     assert during <= {502, 503}, during
     # The host app kept its routes all along.
     assert {status for _, path, status in answers if path == "/"} == {200}
+
+
+def test_the_health_check_tells_a_local_fault_from_an_s3_outage(make_middleware, serve, real_store):
+    from s3wsgi.observe.health import Health
+
+    class Broken(Buggy):
+        def head(self, request):
+            raise AttributeError("a bug in a store")
+
+    url = serve(Health([make_middleware(store=Broken(real_store))]))
+    status, _, body = fetch(url, "/")
+    assert status == 503
+    assert body.decode() == (
+        "unavailable: /docs: a probe failed in s3wsgi, not in S3 (see the log)\n"
+    )
