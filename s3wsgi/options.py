@@ -375,12 +375,14 @@ class Options:
     )
     breaker_failures: int = option(
         _POLICY.breaker_failures,
-        "S3 requests in a row without an answer that open the circuit breaker",
+        "client requests in a row that S3 left without an answer (each counts once, whatever"
+        " its attempts) that open the circuit breaker",
         group=SAFETY,
     )
     breaker_cooldown: float = option(
         _POLICY.breaker_cooldown,
-        "seconds the open breaker answers 503 without asking S3, before one probe",
+        "seconds between probes of S3 while the circuit breaker is open, at most 1 (a longer"
+        " one counts as 1): service is back within about that of S3's return",
         group=SAFETY,
     )
 

@@ -2,7 +2,7 @@
 slow, unreachable, resets, stalls, cuts an answer short, or answers an error.
 
 Every test goes client -> waitress -> middleware -> a fault proxy or a canned
-S3 server -> moto's S3 server, all on loopback (SPEC.md §7).
+S3 server -> moto's S3 server, all on loopback (docs/errors.rst).
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import time
 from urllib.parse import urlsplit
 
 import pytest
 from faultproxy import CannedS3, FaultProxy
+
+from s3wsgi.stores.base import CONFIGURATION_CODES
 
 # Small timeouts keep each fault short; the bounds below follow from them.
 CONNECT_TIMEOUT = 0.5
@@ -244,7 +247,7 @@ def test_latency_past_the_read_timeout_answers_504(via_proxy, proxy, big_bucket)
     assert_serves_again_at_once(via_proxy, proxy)
 
 
-# S3's own error answers (SPEC.md §7), from moto where it can say them and
+# S3's own error answers (docs/errors.rst), from moto where it can say them and
 # from a canned server where it cannot.
 
 
@@ -310,6 +313,14 @@ def test_s3_error_answers_are_mapped_and_logged(
         # A store may word a redirect its own way; the other codes are S3's words.
         assert code in log_text or (code == "PermanentRedirect" and "redirect" in log_text)
         assert bucket in log_text
+        if code in CONFIGURATION_CODES:
+            # Said once, with what to set, whichever S3 request met it first;
+            # not again for the next request.
+            assert "advice=" in log_text
+            caplog.clear()
+            assert fetch(via_canned, "/docs/guide/intro.html").status == expected
+            assert s3_log(caplog) == ""
+            return
         assert "guide/intro.html" in log_text
         if code != "PermanentRedirect":
             # A redirect's body is not read by every store: no request id then.
@@ -334,3 +345,57 @@ def test_slow_down_after_retries_answers_503_with_retry_after_to_head_too(via_ca
     assert answer.status == 503
     assert answer.headers["retry-after"].isdigit()
     assert answer.body == b""
+
+
+# Control characters of bucket and S3 text never reach a log line raw.
+
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def test_fault_lines_escape_the_control_characters_of_a_key(store_kind, s3_endpoint, proxy, caplog):
+    # A key the middleware would refuse in a path, but one a bucket may
+    # hold and a program may ask for through the store.
+    from s3wsgi.stores.base import Connection, ObjectRequest, UpstreamError
+    from s3wsgi.stores.factory import make_store
+    from s3wsgi.stores.resilient import Policy
+
+    caplog.set_level(logging.DEBUG, logger="s3wsgi")
+    connection = Connection(
+        endpoint_url=proxy.url, region_name="us-east-1", connect_timeout=0.5, read_timeout=1.0
+    )
+    store = make_store("any-bucket", connection, Policy(max_attempts=2), store=store_kind)
+    proxy.set("reset")
+    with pytest.raises(UpstreamError):
+        store.get(ObjectRequest("a\x1b[31mb\u202ec\nd\\x1b"))
+    lines = [r.getMessage() for r in caplog.records if "S3 GetObject" in r.getMessage()]
+    assert lines
+    for line in lines:
+        assert not CONTROLS.search(line), line
+        # As Python writes it; a backslash doubled, so a key that spells an
+        # escape is not mistaken for one.
+        assert "a\\x1b[31mb\\u202ec\\nd\\\\x1b" in line
+
+
+class TalkativeS3(CannedS3):
+    """A canned S3 whose error message holds control characters XML allows."""
+
+    def body(self) -> bytes:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{self.code}</Code>"
+            "<Message>red\u009b31m \u202eevil\u0085line</Message>"
+            f"<RequestId>{self.request_id}</RequestId></Error>"
+        ).encode()
+
+
+def test_fault_lines_escape_the_control_characters_of_s3s_message(make_middleware, serve, caplog):
+    caplog.set_level(logging.ERROR, logger="s3wsgi")
+    with TalkativeS3(500, "InternalError") as s3:
+        url = serve(make_middleware(endpoint_url=s3.url, max_attempts=1))
+        assert fetch(url, "/docs/digits.txt").status == 502
+    lines = s3_log(caplog).splitlines()
+    assert lines
+    for line in lines:
+        assert not CONTROLS.search(line), line
+    # (NEL is a line break: one space, as every run of whitespace.)
+    assert "red\\x9b31m \\u202eevil line" in s3_log(caplog)

@@ -238,15 +238,19 @@ def test_the_cache_counts_hits_misses_revalidations_evictions_and_its_bytes(obse
 def test_the_breaker_state_and_what_it_refused(observed, proxy):
     url, _ = observed(faulty(proxy, breaker_failures=2, breaker_cooldown=1.0))
     proxy.set("refuse")
-    # Two attempts refused open the breaker; the third is refused by it.
-    assert fetch(url, "/faulty/style.css")[0] == 503
+    # Two requests without an answer open the breaker, however many attempts
+    # each made: the second opens it, and its own retry is refused by it.
+    assert fetch(url, "/faulty/style.css")[0] == 502
+    assert Scrape(url)("s3wsgi_breaker_state", mount="/faulty") == 0  # closed still
+    assert fetch(url, "/faulty/digits.txt")[0] == 503
     assert fetch(url, "/faulty/index.html")[0] == 503  # refused at once
     metrics = Scrape(url)
     assert metrics("s3wsgi_breaker_state", mount="/faulty") == 2  # open
     assert metrics("s3wsgi_breaker_refused_total", mount="/faulty") == 2
     s3 = "s3wsgi_s3_requests_total"
-    assert metrics(s3, mount="/faulty", operation="get", outcome="error") == 2
-    assert metrics.total(s3, mount="/faulty") == 2
+    # The first request's attempts, and the second's first.
+    assert metrics(s3, mount="/faulty", operation="get", outcome="error") == MAX_ATTEMPTS + 1
+    assert metrics.total(s3, mount="/faulty") == MAX_ATTEMPTS + 1
 
     proxy.set("pass")
     time.sleep(1.1)  # the cool-down: the next request is the breaker's probe
@@ -527,12 +531,14 @@ def test_mounts_sharing_one_store_count_each_its_own(make_middleware, serve, reg
     assert metrics.total(lookups, mount="/docs") == 4
 
     proxy.set("refuse")
-    # Two refused attempts open the breaker, which refuses the third.
-    assert fetch(url, "/manual/index.html")[0] == 503
-    assert fetch(url, "/docs/index.html")[0] == 503  # refused by the open breaker
+    # Two requests without an answer open the breaker, one per mount: the
+    # second opens it, and its own retry is refused by it.
+    assert fetch(url, "/manual/index.html")[0] == 502
+    assert fetch(url, "/docs/index.html")[0] == 503
+    assert fetch(url, "/manual/guide/intro.html")[0] == 503  # refused at once
     metrics = Scrape(url)
-    assert metrics(s3, mount="/manual", operation="get", outcome="error") == 2
-    assert metrics(s3, mount="/docs", operation="get", outcome="error") == 0
+    assert metrics(s3, mount="/manual", operation="get", outcome="error") == MAX_ATTEMPTS
+    assert metrics(s3, mount="/docs", operation="get", outcome="error") == 1
     assert metrics("s3wsgi_breaker_refused_total", mount="/manual") == 1
     assert metrics("s3wsgi_breaker_refused_total", mount="/docs") == 1
     for mount in ("/docs", "/manual"):

@@ -6,8 +6,8 @@ S3 up), the check asks S3 nothing. Otherwise it probes: one HeadObject of
 the index document (a missing one is an answer too), through the circuit
 breaker and in one attempt, at most once per ``interval`` seconds; between
 probes the last one's result stands. While the breaker is open the check
-fails at once, without asking S3, until the breaker's cool-down lets its
-probe through.
+fails at once, without asking S3, until the breaker's probe interval (a
+second at most) lets its probe through.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from ..stores.base import Budget, ObjectRequest, Store, StoreError, UpstreamError
+from ..stores.base import (
+    Budget,
+    ConfigurationError,
+    LocalError,
+    ObjectRequest,
+    Store,
+    StoreError,
+    UpstreamError,
+)
 
 if TYPE_CHECKING:
     from ..middleware import Mount
@@ -77,6 +85,10 @@ class MountHealth:
         watched = observer.begin(environ)
         try:
             self._resilient.head(request)
+        except ConfigurationError:
+            return False, "s3wsgi's configuration is wrong (the log says what to set)"
+        except LocalError:
+            return False, "a probe failed in s3wsgi, not in S3 (see the log)"
         except UpstreamError as error:
             if self._resilient.breaker.state == self._resilient.breaker.OPEN:
                 return False, "the circuit breaker is open"

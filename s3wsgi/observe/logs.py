@@ -10,6 +10,13 @@ record, for a structured formatter.
 
 Levels: a missing key is the client's business (DEBUG); a fault another
 attempt follows is a WARNING; one after which no attempt follows is an ERROR.
+A mistake in s3wsgi's configuration (no credentials, no such bucket, an
+endpoint that is not S3) is an ERROR with ``advice`` on what to set, once
+per kind and store (:class:`Reported`) until S3 answers it again; then
+DEBUG, not one line per request.
+
+Bucket and client text (keys, S3's messages) never writes a control
+character into a line: each is escaped as Python does (``\\x1b``).
 
 Nothing in a line is a credential or a signed URL's query string: exception
 texts are scrubbed (:func:`scrubbed`), and a request id is kept to a short
@@ -19,12 +26,16 @@ token.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
 import time
+import traceback
 from collections.abc import Mapping
 from typing import TypedDict, TypeVar
 from wsgiref.types import WSGIEnvironment
 
+from ..stores.base import ADVICE, CONFIGURATION_CODES, ConfigurationError, LocalError
 from . import context
 from .outcomes import NOT_FOUND, outcome_of
 
@@ -50,7 +61,45 @@ _LONGEST_TEXT = 300
 _REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 _LONGEST_REQUEST_ID = 128
 
+# C0 and C1 controls, DEL, and the line separators and bidirectional
+# overrides a terminal or a log viewer acts on.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
 Failure = TypeVar("Failure", bound=Exception)
+
+
+class Reported:
+    """The kinds of configuration mistake a store has logged at ERROR since
+    S3 last answered it; the resilient store keeps one, and makes it the
+    thread's (:func:`reporting`) while it calls its store."""
+
+    def __init__(self) -> None:
+        self._kinds: set[str] = set()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def first(self, kind: str) -> bool:
+        """Whether a mistake of ``kind`` is news (and now told)."""
+        if self._pid != os.getpid():
+            # A forked worker tells its own; the lock may have been held at
+            # the fork.
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._kinds = set()
+        with self._lock:
+            if kind in self._kinds:
+                return False
+            self._kinds.add(kind)
+            return True
+
+    def forget(self) -> None:
+        """S3 answered: a mistake seen again is news again."""
+        if self._kinds:  # the common case, without the lock
+            with self._lock:
+                self._kinds.clear()
+
+
+_local = threading.local()
 
 
 class Where(TypedDict):
@@ -59,6 +108,14 @@ class Where(TypedDict):
     operation: str
     bucket: str | None
     key: str
+
+
+def reporting(reported: Reported | None) -> Reported | None:
+    """Make ``reported`` what this thread's faults count against; returns
+    the one before, to put back."""
+    previous: Reported | None = getattr(_local, "reported", None)
+    _local.reported = reported
+    return previous
 
 
 def fault(
@@ -84,8 +141,16 @@ def fault(
     attempt = context.attempt()
     elapsed = time.perf_counter() - attempt.started if attempt is not None else None
     final = _final(failure, attempt, elapsed)
+    # A store may map S3's code itself, or leave it to the resilient store.
+    kind = failure.kind if isinstance(failure, ConfigurationError) else None
+    kind = kind or CONFIGURATION_CODES.get(code or "")
+    advice = ADVICE[kind] if kind is not None else None
     if outcome == NOT_FOUND:
         severity = logging.DEBUG
+    elif kind is not None:
+        # Without a resilient store's account (a store called directly), each.
+        reported: Reported | None = getattr(_local, "reported", None)
+        severity = logging.ERROR if reported is None or reported.first(kind) else logging.DEBUG
     else:
         severity = logging.ERROR if final else logging.WARNING
     if not log.isEnabledFor(severity):
@@ -108,9 +173,24 @@ def fault(
         "request_id": request_id(client.environ if client is not None else None),
         "s3_request_id": s3_request_id or None,
         "s3_message": scrubbed(message) if message else None,
+        "advice": advice,
+        "raised_at": _raised_at(failure.cause) if isinstance(failure, LocalError) else None,
     }
+    for name, value in fields.items():  # bucket and client text among them
+        if isinstance(value, str):
+            fields[name] = escaped(value)
     log.log(severity, "%s", _line(fields), extra=fields)
     return failure
+
+
+def _raised_at(error: BaseException) -> str | None:
+    """Where a bug raised ``error``, for whoever fixes it: a traceback
+    itself would carry the text of a key raw."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
 def _final(failure: Exception, attempt: context.Attempt | None, elapsed: float | None) -> bool:
@@ -132,6 +212,19 @@ def scrubbed(text: str) -> str:
     if len(text) > _LONGEST_TEXT:
         text = text[: _LONGEST_TEXT - 3] + "..."
     return text
+
+
+def escaped(text: str) -> str:
+    """``text`` with each control character as Python writes it in a
+    string (``\\x1b``, ``\\u202e``), and backslashes doubled, so a line shows
+    what a key holds and a terminal acts on none of it."""
+    if not _CONTROL.search(text) and "\\" not in text:
+        return text
+    return _CONTROL.sub(_escape, text.replace("\\", "\\\\"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
 
 
 def request_id(environ: WSGIEnvironment | None) -> str | None:
@@ -161,9 +254,9 @@ def _line(fields: Mapping[str, object]) -> str:
 
 
 def _value(text: str) -> str:
-    """A logfmt value: quoted when it holds a space, a quote or an equals sign."""
-    if text and not re.search(r"[\s\"=\\]", text):
+    """A logfmt value: quoted when it holds a space, a quote or an equals
+    sign. Its control characters and backslashes are escaped already."""
+    if text and not re.search(r"[\s\"=]", text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return f'"{escaped}"'
+    quoted = text.replace('"', '\\"')
+    return f'"{quoted}"'

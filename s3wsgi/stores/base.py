@@ -63,12 +63,18 @@ class Connection:
 
 class Budget:
     """The seconds a client's request may still spend on S3, across its S3
-    calls, their retries, and its wait for a turn (the deadline option)."""
+    calls, their retries, and its wait for a turn (the deadline option).
 
-    __slots__ = ("seconds",)
+    There is one per client request, so it also names the request: the
+    circuit breaker counts requests without an answer, not attempts, and
+    marks here (``counted``) the run of failures it counted this one in.
+    """
+
+    __slots__ = ("seconds", "counted")
 
     def __init__(self, seconds: float):
         self.seconds = seconds
+        self.counted: object | None = None
 
     def spend(self, seconds: float) -> None:
         self.seconds -= seconds
@@ -130,10 +136,15 @@ class RangeNotSatisfiable(StoreError):
 
 
 class UpstreamError(StoreError):
-    """S3 is unreachable, refuses us, or is overloaded: 502, 503 or 504.
+    """The client gets a 5xx: 502, 503 or 504.
+
+    What happened is in the class: a plain ``UpstreamError`` is S3 answering
+    with an error (a 5xx, throttling, a redirect); :class:`Unreachable` is
+    no answer at all; :class:`LocalError` and :class:`ConfigurationError`
+    are not S3's fault. Only no answer is what the circuit breaker counts.
 
     :param transport: the request got no answer from S3 at all (refused,
-        reset, timed out): what the circuit breaker counts.
+        reset, timed out); :class:`Unreachable` sets it.
     :param retryable: another attempt may succeed.
     :param retry_after: seconds a client should wait, for a 503.
     """
@@ -151,6 +162,72 @@ class UpstreamError(StoreError):
         self.transport = transport
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class Unreachable(UpstreamError):
+    """S3 gave no answer: the connection was refused, reset or timed out (a
+    504 for a timeout, else a 502). Retried; the circuit breaker counts it."""
+
+    def __init__(self, *, timeout: bool = False):
+        super().__init__(504 if timeout else 502, transport=True, retryable=True)
+
+
+class LocalError(UpstreamError):
+    """A fault in this process, not in S3: a bug, or a key the store cannot
+    express. A 502 for this request only: never retried, never counted by
+    the circuit breaker."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(502)
+        self.cause = cause
+
+
+# Kinds of configuration mistake, and what sets each right (docs/errors.rst).
+NO_CREDENTIALS = "no-credentials"
+CREDENTIALS = "credentials"
+BUCKET = "bucket"
+ENDPOINT = "endpoint"
+REGION = "region"
+ADVICE = {
+    NO_CREDENTIALS: "s3wsgi found no AWS credentials: set AWS_ACCESS_KEY_ID and"
+    " AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or give the process an instance or"
+    " container role",
+    CREDENTIALS: "S3 refused s3wsgi's credentials: check AWS_ACCESS_KEY_ID and"
+    " AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and the machine's clock",
+    BUCKET: "the bucket does not exist at this endpoint: check the bucket option"
+    " (S3WSGI_BUCKET) and endpoint_url (S3WSGI_ENDPOINT_URL)",
+    ENDPOINT: "the endpoint does not answer as S3 does: check endpoint_url"
+    " (S3WSGI_ENDPOINT_URL, or AWS_ENDPOINT_URL)",
+    REGION: "the bucket is in another region: set region_name (S3WSGI_REGION_NAME)"
+    " or AWS_DEFAULT_REGION",
+}
+# S3's error codes that mean s3wsgi is set up wrong, never that a key is
+# missing or S3 is down. AccessDenied is not one: S3 says it of a missing key
+# when s3:ListBucket is not granted (a 404).
+CONFIGURATION_CODES = {
+    "NoSuchBucket": BUCKET,
+    "InvalidAccessKeyId": CREDENTIALS,
+    "SignatureDoesNotMatch": CREDENTIALS,
+    "InvalidToken": CREDENTIALS,
+    "ExpiredToken": CREDENTIALS,
+    "TokenRefreshRequired": CREDENTIALS,
+    "AuthorizationHeaderMalformed": REGION,
+    "PermanentRedirect": REGION,
+}
+
+
+class ConfigurationError(UpstreamError):
+    """s3wsgi is set up wrong (credentials, endpoint, bucket, region): a 502,
+    never a 404; never retried, never counted by the circuit breaker;
+    logged at ERROR once per kind, with :data:`ADVICE` on what to set."""
+
+    def __init__(self, kind: str):
+        super().__init__(502)
+        self.kind = kind
+
+    @property
+    def advice(self) -> str:
+        return ADVICE[self.kind]
 
 
 class OutOfTime(UpstreamError):
@@ -237,7 +314,9 @@ class Store(Protocol):
     ``head`` is HeadObject: the same headers, no body. Both evaluate the
     request's validators as S3 does and raise :class:`NotFound`,
     :class:`NotModified`, :class:`PreconditionFailed`,
-    :class:`RangeNotSatisfiable` or :class:`UpstreamError`; nothing else.
+    :class:`RangeNotSatisfiable` or :class:`UpstreamError` (or one of its
+    kinds: :class:`Unreachable`, :class:`ConfigurationError`,
+    :class:`LocalError`).
     """
 
     def get(self, request: ObjectRequest) -> S3Object: ...

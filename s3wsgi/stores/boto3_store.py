@@ -14,7 +14,17 @@ import boto3
 import botocore
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
+)
 
 from ..http.conditions import range_header
 from ..observe.logs import Where, fault
@@ -32,6 +42,20 @@ if TYPE_CHECKING:
 
 # S3 website hosting's redirect of an object (read, never forwarded).
 _WEBSITE_REDIRECT = "x-amz-website-redirect-location"
+
+# botocore found no credentials, or none it can use: s3wsgi's configuration,
+# not S3, is at fault (an instance's metadata service refusing, or out of
+# reach, ends in NoCredentialsError).
+_NO_CREDENTIALS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
+# A fault of this process, not S3's: Python's own errors.
+_LOCAL = (ValueError, TypeError, AttributeError, LookupError, AssertionError)
 
 # How a client names the bucket in its URLs (botocore's s3 configuration).
 AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
@@ -118,7 +142,7 @@ class BotoStore:
         except ClientError as error:
             raise self._client_error(error, "list_objects_v2", prefix) from None
         except Exception as error:
-            raise self._transport_error(error, "list_objects_v2", prefix) from None
+            raise self._no_answer(error, "list_objects_v2", prefix) from None
         objects = [
             base.Listed(
                 item["Key"], int(item.get("Size", 0)), parse_s3_time(item.get("LastModified"))
@@ -145,7 +169,7 @@ class BotoStore:
             body.prefetch(min(total, size) if total is not None else size, length=total)
         except Exception as error:  # botocore's, urllib3's, or a socket's
             body.close()
-            raise self._transport_error(error, "get_object", request.key) from None
+            raise self._no_answer(error, "get_object", request.key) from None
         raw = metadata["HTTPHeaders"]
         return base.S3Object(
             metadata["HTTPStatusCode"],
@@ -177,11 +201,19 @@ class BotoStore:
         except ClientError as error:
             raise self._client_error(error, operation, request.key) from None
         except Exception as error:  # anything else: the answer never came whole
-            raise self._transport_error(error, operation, request.key) from None
+            raise self._no_answer(error, operation, request.key) from None
 
-    def _transport_error(self, error: Exception, operation: str, key: str) -> base.UpstreamError:
-        timeout = isinstance(error, (ConnectTimeoutError, ReadTimeoutError))
-        failure = base.UpstreamError(504 if timeout else 502, transport=True, retryable=True)
+    def _no_answer(self, error: Exception, operation: str, key: str) -> base.UpstreamError:
+        """What ``error``, raised before S3's answer came whole, means."""
+        failure: base.UpstreamError
+        if isinstance(error, _NO_CREDENTIALS):
+            failure = base.ConfigurationError(base.NO_CREDENTIALS)
+        elif isinstance(error, _LOCAL):
+            failure = base.LocalError(error)
+        else:
+            failure = base.Unreachable(
+                timeout=isinstance(error, (ConnectTimeoutError, ReadTimeoutError))
+            )
         return fault(failure, operation=operation, bucket=self.bucket, key=key, cause=error)
 
     def _client_error(self, error: ClientError, operation: str, key: str) -> base.StoreError:
@@ -189,6 +221,21 @@ class BotoStore:
         code = str(details.get("Code", ""))
         metadata = error.response.get("ResponseMetadata", {})
         status = metadata.get("HTTPStatusCode")
+        kind = base.CONFIGURATION_CODES.get(code)
+        # A HeadObject error has no body to tell S3's from a web page's.
+        if kind is None and operation != "head_object" and _not_s3(metadata.get("HTTPHeaders", {})):
+            kind = base.ENDPOINT
+        if kind is not None:
+            return fault(
+                base.ConfigurationError(kind),
+                operation=operation,
+                bucket=self.bucket,
+                key=key,
+                status=status,
+                code=code,
+                message=details.get("Message"),
+                s3_request_id=metadata.get("RequestId"),
+            )
         if code in base.NOT_FOUND_CODES:
             where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
             return fault(base.NotFound(), **where, status=status, code=code)
@@ -213,6 +260,13 @@ class BotoStore:
             message=details.get("Message"),
             s3_request_id=metadata.get("RequestId"),
         )
+
+
+def _not_s3(headers: dict[str, str]) -> bool:
+    """Whether an error answer came from a web server rather than S3: a
+    page, and none of the request id S3 (and servers like it) always send."""
+    kind = headers.get("content-type", "")
+    return kind.startswith("text/html") and "x-amz-request-id" not in headers
 
 
 def _parameters(request: base.ObjectRequest) -> _Conditions:
