@@ -3,6 +3,8 @@ test runs on both stores, against moto's S3 server over real HTTP."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import requests
 from wsgi_call import make_environ
@@ -63,3 +65,28 @@ def test_closing_a_body_after_its_first_chunk_releases_its_s3_connection(
     answer.close()
     assert proxy.wait_idle(2), "the body's S3 connection is still open"
     assert chunks is not None and answer is not None  # both alive until here
+
+
+def test_a_stored_header_that_is_not_ascii_is_left_out_on_both_stores(
+    make_middleware, serve, s3_client, bucket, caplog
+):
+    """boto3 would pass the stored bytes on as they are, obstore refuses the
+    whole answer: both serve the object without the header, said once."""
+    s3_client.put_object(
+        Bucket=bucket,
+        Key="report.txt",
+        Body=b"figures",
+        ContentType="text/plain",
+        ContentDisposition='attachment; filename="caf\u00e9.txt"',
+    )
+    url = serve(make_middleware(breaker_failures=1))
+    for method in ("GET", "HEAD"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="s3wsgi"):
+            answer = requests.request(method, f"{url}/docs/report.txt", timeout=10)
+        assert answer.status_code == 200
+        assert "Content-Disposition" not in answer.headers
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert warnings == [
+            "report.txt: its content-disposition from S3 is not visible ASCII; served without it"
+        ]

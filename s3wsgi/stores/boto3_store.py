@@ -29,7 +29,7 @@ from botocore.exceptions import (
 from ..http.conditions import range_header
 from ..observe.logs import Where, fault
 from . import base
-from .shared import Body, PerProcess, parse_s3_time
+from .shared import Body, PerProcess, parse_s3_time, readable_headers
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -123,7 +123,8 @@ class BotoStore:
     def head(self, request: base.ObjectRequest) -> base.S3Object:
         response = self._call("head_object", request)
         raw = response["ResponseMetadata"]["HTTPHeaders"]
-        return base.S3Object(200, base.forwarded_headers(raw), redirect=raw.get(_WEBSITE_REDIRECT))
+        headers = readable_headers(base.forwarded_headers(raw), request.key)
+        return base.S3Object(200, headers, redirect=raw.get(_WEBSITE_REDIRECT))
 
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
@@ -173,7 +174,9 @@ class BotoStore:
         raw = metadata["HTTPHeaders"]
         return base.S3Object(
             metadata["HTTPStatusCode"],
-            base.forwarded_headers(raw),
+            # As the fast store must: a value that is not visible ASCII is
+            # left out, not sent as the bytes it was stored with.
+            readable_headers(base.forwarded_headers(raw), request.key),
             body,
             raw.get(_WEBSITE_REDIRECT),
         )
@@ -240,7 +243,8 @@ class BotoStore:
             where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
             return fault(base.NotFound(), **where, status=status, code=code)
         if code in ("304", "NotModified"):
-            return base.NotModified(base.forwarded_headers(metadata.get("HTTPHeaders", {})))
+            headers = base.forwarded_headers(metadata.get("HTTPHeaders", {}))
+            return base.NotModified(readable_headers(headers, key))
         if code in ("412", "PreconditionFailed"):
             return base.PreconditionFailed()
         if code in ("416", "InvalidRange"):
