@@ -263,11 +263,14 @@ http {{
 
 # Path-style GetObject / HeadObject: /bucket/key. nginx answers ETag,
 # Last-Modified, Range, If-Match, If-None-Match, If-(Un)Modified-Since
-# itself; the signature is not checked.
+# itself; the signature is not checked. Its answers carry a request id, as
+# S3's do: s3wsgi takes an HTML error page without one for a web server
+# mistaken for S3 (a configuration mistake), not for a missing key.
 S3_SERVER = """\
     server {{
         listen 127.0.0.1:{port};
         root {root};
+        add_header x-amz-request-id "nginx" always;
         location / {{ }}
     }}
 """
