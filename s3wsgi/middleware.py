@@ -33,12 +33,12 @@ from .http.responses import Response
 from .http.targets import BadTarget, Remote, checked
 from .listing import render as render_listing
 from .objects import ObjectAnswers
-from .observe.observer import watch
+from .observe.observer import Observer, observer_for
 from .options import STORE_MAKING, Options, environ_name, environ_options
 from .site import HASHED_PATTERN, IMMUTABLE, VARIANT_SUFFIXES, VERSIONS_NAME, is_entry_point
-from .stores.base import Budget, NotFound, OutOfTime, Store, UpstreamError
-from .stores.cache import CachingStore
-from .stores.factory import make_store
+from .stores.base import Budget, NotFound, OutOfTime, UpstreamError
+from .stores.events import NO_EVENTS, StoreEvents
+from .stores.factory import StoreChain, make_store
 from .variants import Variants
 
 log = logging.getLogger("s3wsgi")
@@ -64,12 +64,12 @@ class Mount:
     :param options: an :class:`~s3wsgi.options.Options`, or none and the
         options as keywords (``bucket``, ``prefix``, ...): the docs' options
         table lists them all.
-    :param reader: a store to read through instead of one made from the
+    :param chain: the stores to read through instead of ones made from the
         options (mounts of one middleware share theirs).
     """
 
     def __init__(
-        self, options: Options | None = None, *, reader: Store | None = None, **keywords: Any
+        self, options: Options | None = None, *, chain: StoreChain | None = None, **keywords: Any
     ):
         if options is None:
             options = Options(**_with_environ(keywords))
@@ -90,13 +90,23 @@ class Mount:
             problem = check_bucket(options)
             if problem:
                 raise BucketProblem(problem)
-        self.store = reader if reader is not None else store_for(options)
+        # Logs S3's faults; metrics and Server-Timing if asked. The stores
+        # report to it from the start; a chain another mount made already
+        # reports to that mount's, which shares with this one.
+        self.observer = observer_for(options)
+        if chain is None:
+            chain = store_for(options, self.observer)
+        elif isinstance(chain.events, Observer):
+            chain.events.share(self.observer)
+            self.observer.breaker_state(chain.resilient.breaker.state)
+        self.chain = chain
+        self.store = chain.top
         self.objects = ObjectAnswers(
             self.store, cache_control=self._cache_control, extra=self.headers
         )
         # Site files are read past the object cache, or a publish would be
         # seen only after cache_ttl.
-        uncached = self.store.inner if isinstance(self.store, CachingStore) else self.store
+        uncached = chain.resilient
         ttl = options.site_files_ttl
         self.variants = Variants(uncached, ttl) if options.variants else None
         # Immutable by name only when the operator asks: a name that merely
@@ -134,7 +144,6 @@ class Mount:
         self.owners: Callable[[Mount, str], Mount] = _self_owner
         self.bulkhead = Bulkhead(options.s3_request_bound)
         self.attempt_seconds = options.connect_timeout + options.read_timeout
-        self.observer = watch(self)  # logs S3's faults; metrics and Server-Timing if asked
 
     def match(self, path_info: str) -> str | None:
         """Whether the prefix claims a request: the WSGI path after
@@ -195,8 +204,7 @@ class Mount:
                 None if self.fallthrough else responses.text_response(HTTPStatus.NOT_FOUND, extra)
             )
         budget = Budget(self.options.request_deadline)
-        fresh = getattr(self.store, "fresh", None)
-        if fresh is not None and not self._routed and fresh(key):
+        if not self._routed and self.chain.fresh(key):
             return self._from_s3(environ, rest, text, key, budget)  # from memory: no S3 turn
         # A turn is worth waiting for only while one whole attempt still fits.
         waited = self.bulkhead.enter(max_wait=budget.seconds - self.attempt_seconds)
@@ -334,7 +342,8 @@ class Mount:
     def _presigned(self, key: str) -> Response:
         """302 to a GetObject URL S3 answers by itself: the client's range
         and validators then go to S3 directly."""
-        url = self.store.presign(key, self.options.presign_expires)  # type: ignore[attr-defined]
+        # Signed here, not asked of S3 (nor of the cache): no attempt, no breaker.
+        url = self.chain.resilient.presign(key, self.options.presign_expires)
         return responses.redirect(
             url, self.headers, HTTPStatus.FOUND, cache_control="private, no-store"
         )
@@ -411,7 +420,8 @@ class Mount:
         except BadPath as error:
             log.info("refused the listing of %r: %s", environ.get("PATH_INFO"), error)
             return responses.text_response(HTTPStatus.BAD_REQUEST, self.headers)
-        store: Any = self.store
+        # Listings are never kept: read past the cache.
+        store = self.chain.resilient
         limit = self.options.listing_page_size
         try:
             listing = store.list(folder, after=after, limit=limit, budget=budget)
@@ -543,8 +553,8 @@ def _in_memory(body: Iterable[bytes]) -> bool:
     return isinstance(body, (list, tuple)) or getattr(body, "in_memory", False)
 
 
-def store_for(options: Options) -> Store:
-    """The store a mount with these options reads through."""
+def store_for(options: Options, events: StoreEvents = NO_EVENTS) -> StoreChain:
+    """The chain of stores a mount with these options reads through."""
     return make_store(
         options.bucket,
         options.connection,
@@ -554,6 +564,7 @@ def store_for(options: Options) -> Store:
         cache_max_bytes=options.cache_max_bytes,
         cache_ttl=options.cache_ttl,
         cache_max_object_bytes=options.cache_max_object_bytes,
+        events=events,
     )
 
 
@@ -602,7 +613,7 @@ class S3Middleware(Mount):
         if not mounts:
             raise ValueError("mounts: at least one prefix")
         made: list[Mount] = []
-        stores: dict[tuple[object, ...], Store] = {}
+        stores: dict[tuple[object, ...], StoreChain] = {}
         bulkhead = None
         for prefix, given in mounts.items():
             if isinstance(given, Options):
@@ -610,10 +621,10 @@ class S3Middleware(Mount):
             else:
                 mount_options = Options(**_with_environ({**keywords, **given, "prefix": prefix}))
             spec = _store_spec(mount_options)
-            reader = stores.get(spec) if spec is not None else None
-            mount = Mount(mount_options, reader=reader)
+            shared = stores.get(spec) if spec is not None else None
+            mount = Mount(mount_options, chain=shared)
             if spec is not None:
-                stores.setdefault(spec, mount.store)
+                stores.setdefault(spec, mount.chain)
             if bulkhead is None:
                 bulkhead = mount.bulkhead
             mount.bulkhead = bulkhead

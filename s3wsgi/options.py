@@ -589,6 +589,10 @@ def _check_combinations(options: Options) -> None:
         for name in STORE_MAKING:
             if _given(options, name):
                 raise ValueError(f"{name} does nothing with a ready store: give it to the store")
+        # What each feature asks of a store (stores.base.ListingStore).
+        for feature, method in (("listing", "list"), ("redirect_over_bytes", "presign")):
+            if _given(options, feature) and not callable(getattr(store, method, None)):
+                raise ValueError(f"{feature} needs a store with a {method}() method")
     elif store not in FIELDS["store"].metadata["choices"]:
         raise ValueError(f"store must be 'auto', 'obstore', 'boto3' or a store: {store!r}")
     elif not options.bucket:

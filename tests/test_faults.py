@@ -363,7 +363,7 @@ def test_fault_lines_escape_the_control_characters_of_a_key(store_kind, s3_endpo
     connection = Connection(
         endpoint_url=proxy.url, region_name="us-east-1", connect_timeout=0.5, read_timeout=1.0
     )
-    store = make_store("any-bucket", connection, Policy(max_attempts=2), store=store_kind)
+    store = make_store("any-bucket", connection, Policy(max_attempts=2), store=store_kind).top
     proxy.set("reset")
     with pytest.raises(UpstreamError):
         store.get(ObjectRequest("a\x1b[31mb\u202ec\nd\\x1b"))

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from s3wsgi.observe.endpoints import Endpoints
-from s3wsgi.observe.logs import scrubbed
+from s3wsgi.stores.faults import scrubbed
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT = 0.5

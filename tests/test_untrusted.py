@@ -189,7 +189,7 @@ def test_a_missing_spa_fallback_page_is_a_404_not_a_502(make_middleware, serve, 
 def test_an_exception_in_authorize_is_our_own_500_and_leaves_no_state(
     make_middleware, serve, caplog
 ):
-    from s3wsgi.observe import context
+    from s3wsgi.stores import context
 
     seen = []
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as schema
 from ..check import check_bucket
-from ..observe import serving
 from ..options import Options
+from . import serving
 from .errors import Problem, UsageError, in_flags
 from .settings import add_option_flags, option_settings
 

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as schema
 from ..check import check_bucket
-from ..observe import serving
 from ..options import Options
-from . import server
+from . import server, serving
 from .errors import Problem, UsageError, in_flags
 from .settings import add_option_flags, add_server_flags, option_settings, server_settings
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from ..stores.base import (
@@ -24,14 +24,12 @@ from ..stores.base import (
     ConfigurationError,
     LocalError,
     ObjectRequest,
-    Store,
     StoreError,
     UpstreamError,
 )
 
 if TYPE_CHECKING:
     from ..middleware import Mount
-    from ..stores.resilient import ResilientStore
 
 DEFAULT_INTERVAL = 10.0
 
@@ -55,7 +53,7 @@ class MountHealth:
         self.mount = mount
         self.interval = interval
         self._clock = clock
-        self._resilient = _resilient_store(mount.store)
+        self._resilient = mount.chain.resilient
         self._probe_key = mount.key_prefix + mount.index_document
         self._probed_at: float | None = None
         self._probed: tuple[bool, str] = (False, "not probed yet")
@@ -141,14 +139,3 @@ class Health:
             ],
         )
         return [] if method == "HEAD" else [body]
-
-
-def _resilient_store(store: Store) -> ResilientStore:
-    """The store with the circuit breaker, in a mount's chain of stores."""
-    # The wrappers in the chain are found by their attributes.
-    found: object = store
-    while found is not None:
-        if getattr(found, "breaker", None) is not None:
-            return cast("ResilientStore", found)  # what s3wsgi's chains have
-        found = getattr(found, "inner", None)
-    raise ValueError("the mount has no circuit breaker: it was not made by s3wsgi")

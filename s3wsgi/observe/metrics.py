@@ -34,8 +34,8 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from .context import Request
-from .outcomes import CACHE_RESULTS, OUTCOMES
+from ..stores.context import Request
+from ..stores.outcomes import CACHE_RESULTS, OUTCOMES
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -1,12 +1,13 @@
 """The hooks a mount's middleware and stores call as they answer.
 
-One :class:`Observer` per mount (:func:`watch` makes it and hands it to the
-mount's stores). It always keeps what the log lines of S3's faults need
-(:mod:`s3wsgi.observe.context`) and when S3 last answered (for the health
-check); with ``metrics`` it counts (:mod:`s3wsgi.observe.metrics`), with
-``server_timing`` it adds the ``Server-Timing`` header
-(:mod:`s3wsgi.observe.timing`). A store that no mount watches has
-:data:`UNOBSERVED`, which counts nothing.
+One :class:`Observer` per mount (:func:`observer_for` makes it from the
+mount's options, and the mount hands it to the stores it makes as their
+:class:`~s3wsgi.stores.events.StoreEvents`). It always opens the thread's
+request that the log lines of S3's faults read
+(:mod:`s3wsgi.stores.context`) and keeps when S3 last answered (for the
+health check); with ``metrics`` it counts (:mod:`s3wsgi.observe.metrics`),
+with ``server_timing`` it adds the ``Server-Timing`` header
+(:mod:`s3wsgi.observe.timing`).
 
 Mounts of one bucket share one store (its cache and its circuit breaker
 too): the store keeps the first mount's observer, and each call it makes
@@ -18,16 +19,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from wsgiref.types import WSGIEnvironment
 
+from ..stores import context
 from ..stores.base import ObjectRequest
-from . import context, timing
-from .outcomes import ANSWERED, OK, outcome_of
+from ..stores.outcomes import ANSWERED, OK, outcome_of
+from . import timing
 
 if TYPE_CHECKING:
     from ..http.responses import Response
-    from ..middleware import Mount
+    from ..options import Options
     from .metrics import MountMetrics
 
 R = TypeVar("R")
@@ -69,8 +71,9 @@ class Observer:
     def _current(self, request: context.Request | None) -> Observer:
         """Whom the store's call counts for: the mount whose request is
         running (``request``), if it shares this store; else this observer's."""
-        if request is not None and request.observer.sharing is self.sharing:
-            return request.observer
+        answering = request.observer if request is not None else None
+        if isinstance(answering, Observer) and answering.sharing is self.sharing:
+            return answering
         return self
 
     # -- the middleware's --
@@ -99,31 +102,15 @@ class Observer:
 
     # -- the resilient store's --
 
-    def attempt(
-        self,
-        call: Callable[[ObjectRequest], R],
-        request: ObjectRequest,
-        number: int,
-        *,
-        max_attempts: int,
-        attempt_seconds: float,
-    ) -> R:
-        """``call(request)``: attempt ``number`` of ``max_attempts`` at one S3
-        request, timed and counted; a store that logs its fault finds the
-        attempt in the context (``attempt_seconds``, what one attempt may
-        take, tells it whether another follows)."""
+    def attempt(self, call: Callable[[ObjectRequest], R], request: ObjectRequest) -> R:
+        """``call(request)``: one attempt at an S3 request, timed and counted."""
         operation = getattr(call, "__name__", "get")
         started = time.perf_counter()
-        context.set_attempt(
-            context.Attempt(number, max_attempts, started, request.budget, attempt_seconds)
-        )
         try:
             answer = call(request)
         except Exception as error:
             self._s3_request(operation, outcome_of(error), time.perf_counter() - started)
             raise
-        finally:
-            context.set_attempt(None)
         self._s3_request(operation, OK, time.perf_counter() - started)
         return answer
 
@@ -176,15 +163,9 @@ class Observer:
                 observer.metrics.cache_bytes.set(size)
 
 
-# The observer of a store that no mount watches: it counts nothing.
-UNOBSERVED = Observer()
-
-
-def watch(mount: Mount) -> Observer:
-    """The observer of a :class:`~s3wsgi.middleware.Mount`, made from its
-    options and handed to its stores (the cache, the resilient store and
-    its circuit breaker)."""
-    options = mount.options
+def observer_for(options: Options) -> Observer:
+    """The observer of a mount with these options, to hand to the stores it
+    makes (:func:`~s3wsgi.stores.factory.make_store`'s ``events``)."""
     label = options.prefix.rstrip("/") or "/"
     metrics = None
     if options.metrics:
@@ -196,24 +177,4 @@ def watch(mount: Mount) -> Observer:
             ) from None
         registry = None if options.metrics is True else options.metrics
         metrics = prometheus.for_mount(label, registry)
-    observer = Observer(
-        mount=label,
-        metrics=metrics,
-        server_timing=options.server_timing,
-    )
-    # Any store: the wrappers in its chain (the cache, the resilient store and
-    # its breaker) are found by their attributes. One another mount watches
-    # already is shared with it.
-    store: Any = mount.store
-    while store is not None:
-        breaker = getattr(store, "breaker", None)
-        for part in (store, breaker):
-            watching = getattr(part, "observer", None)
-            if watching is UNOBSERVED and part is not None:
-                part.observer = observer
-            elif isinstance(watching, Observer):
-                watching.share(observer)
-        if breaker is not None and isinstance(getattr(breaker, "observer", None), Observer):
-            observer.breaker_state(breaker.state)
-        store = getattr(store, "inner", None)
-    return observer
+    return Observer(mount=label, metrics=metrics, server_timing=options.server_timing)

@@ -27,8 +27,8 @@ from botocore.exceptions import (
 )
 
 from ..http.conditions import range_header
-from ..observe.logs import Where, fault
 from . import base
+from .faults import Where, fault
 from .shared import Body, PerProcess, parse_s3_time, readable_headers
 
 if TYPE_CHECKING:

@@ -30,8 +30,8 @@ from datetime import datetime
 from typing import cast
 
 from ..http.conditions import Conditions, EntityTag, byte_span, evaluate, parse_http_date
-from ..observe.observer import UNOBSERVED
 from . import base
+from .events import NO_EVENTS, StoreEvents
 
 # The options' defaults.
 DEFAULT_TTL = 60.0
@@ -86,8 +86,6 @@ class CachingStore:
     :param clock: a monotonic clock, in seconds.
     """
 
-    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
-
     def __init__(
         self,
         inner: base.Store,
@@ -96,12 +94,14 @@ class CachingStore:
         ttl: float = DEFAULT_TTL,
         max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        events: StoreEvents = NO_EVENTS,
     ):
         if max_bytes <= 0 or ttl < 0 or max_object_bytes < 0:
             raise ValueError(
                 "cache: max_bytes must be positive, ttl and max_object_bytes not negative"
             )
         self.inner = inner
+        self.events = events
         self.max_bytes = max_bytes
         self.ttl = ttl
         self.max_object_bytes = max_object_bytes
@@ -168,17 +168,17 @@ class CachingStore:
             entry = self._entries.get(key)
             if entry is not None and self._clock() < entry.expires:
                 self._entries.move_to_end(key)
-                self.observer.cache_lookup("hit" if entry.data is not None else "miss")
+                self.events.cache_lookup("hit" if entry.data is not None else "miss")
                 return entry, None
             if not fill and (entry is None or entry.data is None):
-                self.observer.cache_lookup("miss")
+                self.events.cache_lookup("miss")
                 return None, None  # a HEAD has no bytes to fill an entry with
             flight = self._flights.get(key)
             leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()
         stale = entry is not None and entry.data is not None and entry.etag
-        self.observer.cache_lookup("revalidation" if stale else "miss")
+        self.events.cache_lookup("revalidation" if stale else "miss")
         if not leader:
             # Served by the leader's request, even with ttl=0: it was sent
             # while this request waited.
@@ -237,22 +237,22 @@ class CachingStore:
             if old is not None:
                 self._size -= old.cost
             if entry.cost > self.max_bytes:
-                self.observer.cache_size(self._size)
+                self.events.cache_size(self._size)
                 return
             self._entries[key] = entry
             self._size += entry.cost
             while self._size > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
                 self._size -= evicted.cost
-                self.observer.cache_evicted()
-            self.observer.cache_size(self._size)
+                self.events.cache_evicted()
+            self.events.cache_size(self._size)
 
     def _forget(self, key: str) -> None:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._size -= old.cost
-                self.observer.cache_size(self._size)
+                self.events.cache_size(self._size)
 
 
 def _evaluate(entry: _Entry, request: base.ObjectRequest) -> None:

@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING
 import obstore
 from obstore.exceptions import NotModifiedError, PreconditionError
 
-from ..observe.logs import Where, fault
 from . import base
 from .boto3_store import BotoStore
+from .faults import Where, fault
 from .shared import Body, PerProcess, readable_headers
 
 if TYPE_CHECKING:

@@ -35,8 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from ..observe.logs import Reported, fault, reporting
-from ..observe.observer import UNOBSERVED
+from . import context
 from .base import (
     CONFIGURATION_CODES,
     NO_CREDENTIALS,
@@ -55,6 +54,8 @@ from .base import (
     UpstreamError,
 )
 from .base import ENDPOINT as NOT_S3
+from .events import NO_EVENTS, StoreEvents
+from .faults import Reported, fault, reporting
 
 log = logging.getLogger("s3wsgi")
 
@@ -95,9 +96,15 @@ class Breaker:
     """
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
 
-    def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        failures: int,
+        cooldown: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        events: StoreEvents = NO_EVENTS,
+    ):
         self.failures = failures
         self.interval = min(cooldown, MAX_PROBE_INTERVAL)
         self._clock = clock
@@ -111,6 +118,8 @@ class Breaker:
         self._probe_due = 0.0
         self._probe: Budget | None = None
         self._probes = 0  # failed probes in the current outage
+        self.events = events
+        events.breaker_state(self.state)
 
     def admit(self, request: Budget) -> float | None:
         """None when ``request``'s call may go to S3; else the seconds until
@@ -188,7 +197,7 @@ class Breaker:
 
     def _change(self, state: str, why: str, level: int = logging.INFO) -> None:
         self.state = state
-        self.observer.breaker_state(state)
+        self.events.breaker_state(state)
         log.log(level, "circuit breaker %s: %s", state, why)
 
 
@@ -202,8 +211,6 @@ class ResilientStore:
         read timeout); an attempt starts only if the budget holds this much.
     """
 
-    observer = UNOBSERVED  # the mount's, given by s3wsgi.observe.observer.watch
-
     def __init__(
         self,
         inner: Store,
@@ -212,20 +219,19 @@ class ResilientStore:
         attempt_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        events: StoreEvents = NO_EVENTS,
     ):
         self.inner = inner
         self.policy = policy
         self.attempt_seconds = attempt_seconds
-        self.breaker = Breaker(policy.breaker_failures, policy.breaker_cooldown, clock)
+        self.events = events
+        self.breaker = Breaker(
+            policy.breaker_failures, policy.breaker_cooldown, clock, events=events
+        )
         # Configuration mistakes logged at ERROR: once each, until S3 answers.
         self.reported = Reported()
         self._clock = clock
         self._sleep = sleep
-
-    def fresh(self, key: str) -> bool:
-        """Whether ``inner`` answers ``key`` from memory (a cache's)."""
-        fresh = getattr(self.inner, "fresh", None)
-        return fresh is not None and fresh(key)
 
     def get(self, request: ObjectRequest) -> S3Object:
         return self._attempts(self.inner.get, request)
@@ -257,7 +263,7 @@ class ResilientStore:
         while True:
             wait = breaker.admit(caller)
             if wait is not None:
-                self.observer.breaker_refused()
+                self.events.breaker_refused()
                 raise UpstreamError(503, retry_after=max(1, math.ceil(wait)))
             if budget is not None and budget.seconds < self.attempt_seconds:
                 breaker.release(caller)
@@ -266,13 +272,19 @@ class ResilientStore:
             started = clock()
             previous = reporting(self.reported)
             try:
-                answer = self.observer.attempt(  # timed, counted, logged
-                    call,
-                    request,
-                    attempt,
-                    max_attempts=self.policy.max_attempts,
-                    attempt_seconds=self.attempt_seconds,
+                # A store that logs its fault finds the attempt in the
+                # thread's context (attempt_seconds: whether another follows).
+                context.set_attempt(
+                    context.Attempt(
+                        attempt,
+                        self.policy.max_attempts,
+                        time.perf_counter(),
+                        budget,
+                        self.attempt_seconds,
+                    )
                 )
+                answer = self.events.attempt(call, request)  # timed and counted
+
             except StoreError as error:
                 failure = self._classified(error, call, request.key)
             except Exception as error:  # a bug, here or in a store
@@ -285,6 +297,7 @@ class ResilientStore:
                 self.reported.forget()
                 return answer
             finally:
+                context.set_attempt(None)
                 reporting(previous)
                 if budget is not None:
                     budget.spend(clock() - started)
@@ -349,7 +362,7 @@ _REQUESTED = re.compile(r"Error performing [A-Z]+ (\S+)")
 _HTML = re.compile(r"status code: \d{3}[^<]*<(?:!doctype html|html)", re.IGNORECASE)
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _WRONG_REGION = "incorrectly configured region"
-# The fault lines' names of the calls (observe.logs.OPERATIONS).
+# The fault lines' names of the calls (faults.OPERATIONS).
 _OPERATIONS = {"get": "get_object", "head": "head_object", "list": "list_objects_v2"}
 
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.types import WSGIApplication
 
 from .. import options as schema
-from ..cli.errors import Problem, UsageError
-from .endpoints import Endpoints, check_path
-from .health import DEFAULT_INTERVAL
+from ..observe.endpoints import Endpoints, check_path
+from ..observe.health import DEFAULT_INTERVAL
+from .errors import Problem, UsageError
 
 if TYPE_CHECKING:
-    from ..cli.server import Server, SocketMap
     from ..middleware import S3App
+    from .server import Server, SocketMap
 
 HELP = {
     "metrics_path": "serve the Prometheus metrics at this path (turns metrics on; needs the"

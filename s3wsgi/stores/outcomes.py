@@ -3,7 +3,7 @@ metrics label them with and the log lines name."""
 
 from __future__ import annotations
 
-from ..stores.base import (
+from .base import (
     NotFound,
     NotModified,
     PreconditionFailed,

@@ -3,10 +3,10 @@ flight for it.
 
 A WSGI request is answered on one thread, and its S3 requests are made on
 that thread, so what they cost and how they went is kept per thread: the
-middleware opens a :class:`Request` (:meth:`Observer.begin
-<s3wsgi.observe.observer.Observer.begin>`), the resilient store an
-:class:`Attempt` around each S3 request, and a store that logs a fault reads
-both (the client's request id, the attempt's number and time).
+middleware opens a :class:`Request` (through its mount's observer), the
+resilient store an :class:`Attempt` around each S3 request, and a store that
+logs a fault reads both (the client's request id, the attempt's number and
+time).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 from wsgiref.types import WSGIEnvironment
 
 if TYPE_CHECKING:
-    from ..stores.base import Budget
-    from .observer import Observer
+    from .base import Budget
 
 _local = threading.local()
 
@@ -27,10 +26,12 @@ class Request:
 
     __slots__ = ("environ", "started", "observer", "s3_seconds", "cache")
 
-    def __init__(self, environ: WSGIEnvironment | None, started: float, observer: Observer):
+    def __init__(self, environ: WSGIEnvironment | None, started: float, observer: object):
         self.environ = environ
         self.started = started
-        self.observer = observer  # the observer of the mount answering it
+        # The mount answering it, as its observer knows it: whom the thread's
+        # S3 requests count for.
+        self.observer = observer
         self.s3_seconds = 0.0
         self.cache: str | None = None
 

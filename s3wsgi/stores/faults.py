@@ -2,7 +2,7 @@
 
 A store that gets no object from S3 logs it with :func:`fault`: S3's status,
 code, message and request id, or the exception that stopped the request.
-The line adds what the thread is answering (:mod:`s3wsgi.observe.context`):
+The line adds what the thread is answering (:mod:`s3wsgi.stores.context`):
 the attempt's number and time, and the request id the app or a proxy gave
 the client's request (``X-Request-ID``). It is written on the ``s3wsgi``
 logger as ``name=value`` pairs, with the same values as attributes of the
@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from typing import TypedDict, TypeVar
 from wsgiref.types import WSGIEnvironment
 
-from ..stores.base import ADVICE, CONFIGURATION_CODES, ConfigurationError, LocalError
 from . import context
+from .base import ADVICE, CONFIGURATION_CODES, ConfigurationError, LocalError
 from .outcomes import NOT_FOUND, outcome_of
 
 log = logging.getLogger("s3wsgi")
