@@ -6,16 +6,26 @@ thread and the host app's own routes queue behind it. With one (below the
 server's thread count) the app always keeps threads of its own, and a
 claimed request over the bound answers 503 at once.
 
-"At once" only when S3 is stuck: while S3 answers, the requests inside the
-bound move on quickly, so a request that finds the bound full waits for a
-turn rather than fail a healthy burst. It waits only while something moves
-inside the bound (a request enters, S3 answers one, a chunk of a body
-arrives, one leaves): when nothing has moved for :meth:`Bulkhead.grace`
-seconds, S3 is not answering, no turn is coming soon, and the request is
-refused. The grace follows S3's pace: eight times its recent answer time,
-within :data:`MIN_GRACE` and :data:`MAX_GRACE` -- so a hung S3 is noticed in
-a quarter of a second where S3 answers in milliseconds, and a slow but
-moving S3 is not mistaken for a hung one.
+"At once" only when no turn is coming: while S3 answers, the requests inside
+the bound leave quickly, so a request that finds the bound full waits for a
+turn rather than fail a healthy burst. It waits only while turns come back:
+when none has for :attr:`Bulkhead.grace` seconds, either S3 is not
+answering or every turn is held by a long download (sent at its client's
+pace), no turn is coming soon, and the request is refused, since it holds a
+server thread, one of those the app keeps, for as long as it waits.
+
+The grace follows S3's pace, measured: twice the slowest of its recent
+answer times (:data:`RECENT` of them), within :data:`MIN_GRACE` and
+:data:`MAX_GRACE`. While the bound is full of requests that S3 answers,
+one leaves at least every so often as the slowest of them takes, so only a
+turn that S3 holds for longer than twice its slowest recent answer (a hung
+S3) ends a wait. On a busy two-core machine, 16 clients on 8 threads against
+moto, S3's answers took 35 ms at the median, 320 ms at the 99th percentile
+and 550 ms at most, and a pause of the whole process held every turn for
+up to 300 ms: a grace of 8 times the mean answer time (then the rule)
+refused 5 to 8% of them. A pause of the process is no stall of S3: a
+waiter that wakes up late, having had no CPU itself, cannot tell whether
+the holders had any, so it does not count that time against them.
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ from collections.abc import Callable
 
 MIN_GRACE = 0.25
 MAX_GRACE = 1.0
-# Weight of the latest answer time in the running average.
-_SMOOTHING = 0.2
+# How many of S3's latest answer times the grace follows.
+RECENT = 100
+# A waiter checks this many times per grace whether it was woken on time.
+_TICKS = 4
 
 
 class _Waiter:
@@ -56,13 +68,14 @@ class Bulkhead:
         self._clock = clock
         self._lock = threading.Lock()
         self._waiting: deque[_Waiter] = deque()
-        self._last_move = clock()
-        self._answer_seconds = MIN_GRACE / 8  # S3's recent answer time
+        self._last_turn = clock()  # when a turn was last taken or given back
+        self._answers: deque[float] = deque(maxlen=RECENT)  # S3's recent answer times
+        self._grace = MIN_GRACE
 
     @property
     def grace(self) -> float:
-        """Seconds without a move inside the bound that mean S3 is stuck."""
-        return min(MAX_GRACE, max(MIN_GRACE, 8 * self._answer_seconds))
+        """Seconds without a turn given back that mean none is coming soon."""
+        return self._grace
 
     def enter(self, max_wait: float) -> float | None:
         """Seconds waited for a turn (then call :meth:`leave` once), or None:
@@ -78,37 +91,44 @@ class Bulkhead:
         with self._lock:
             if self.inside < limit and not self._waiting:
                 self.inside += 1
-                self._last_move = started
+                self._last_turn = started
                 return 0.0
             waiter = _Waiter()
             self._waiting.append(waiter)
+        # Since when this waiter vouches that it had the CPU: a turn not
+        # given back while the waiter itself was not running says nothing.
+        awake = started
         while True:
-            left = min(self._last_move + self.grace, started + max_wait) - clock()
+            grace = self._grace
+            until = min(max(self._last_turn, awake) + grace, started + max_wait)
+            wake = min(until, clock() + grace / _TICKS)
+            left = wake - clock()
             if left > 0 and waiter.lock.acquire(timeout=left):
                 return clock() - started  # handed a turn by a holder that left
             with self._lock:
                 if waiter.granted:
                     return clock() - started  # handed one just as the wait ended
                 now = clock()
-                if now >= started + max_wait or now >= self._last_move + self.grace:
+                if now - wake > grace / _TICKS and now < started + MAX_GRACE:
+                    # Woken late: the process was starved. For a while only,
+                    # so that a hung S3 on a starved machine is refused too.
+                    awake = now
+                    continue
+                if now >= started + max_wait or now >= max(self._last_turn, awake) + grace:
                     self._waiting.remove(waiter)
                     return None
-            # Something moved meanwhile: S3 answers, a turn will come.
-
-    def moved(self) -> None:
-        """A holder made progress: S3 sent a chunk of a body."""
-        self._last_move = self._clock()
 
     def answered(self, seconds: float) -> None:
-        """S3 answered a holder after ``seconds``: progress, and S3's pace."""
-        self._answer_seconds += _SMOOTHING * (seconds - self._answer_seconds)
-        self._last_move = self._clock()
+        """S3 answered a holder after ``seconds``: its pace, which sets the grace."""
+        with self._lock:
+            self._answers.append(seconds)
+            self._grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(self._answers)))
 
     def leave(self) -> None:
         if self.limit is None:
             return
         with self._lock:
-            self._last_move = self._clock()
+            self._last_turn = self._clock()
             if self._waiting:
                 # The turn passes to the first in line: ``inside`` stays.
                 waiter = self._waiting.popleft()

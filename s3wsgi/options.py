@@ -351,6 +351,13 @@ class Options:
         " or 3; 0: no bound)",
         group=SAFETY,
     )
+    send_timeout: float = option(
+        10.0,
+        "s3wsgi serve: seconds a client may take none of an answer's bytes before its"
+        " connection is closed, and the thread and S3 turn it holds are freed (elsewhere:"
+        " the server's or proxy's own, see deployment)",
+        group=SAFETY,
+    )
     deadline: float | None = option(
         None,
         f"seconds a request may spend on S3 in all, retries included (default:"
@@ -616,6 +623,8 @@ def _check_combinations(options: Options) -> None:
     ):
         if getattr(options, name) < 0:
             raise ValueError(f"{name} must not be negative")
+    if options.send_timeout <= 0:
+        raise ValueError("send_timeout must be positive")
     for name in ("max_attempts", "breaker_failures", "max_pool_connections"):
         if getattr(options, name) < 1:
             raise ValueError(f"{name} must be at least 1")

@@ -14,24 +14,18 @@ def close(body: Iterable[bytes] | None) -> None:
 
 
 class Watched:
-    """``body``, with ``progress()`` called as each chunk passes and
-    ``done()`` once when it is closed (PEP 3333: the server closes it when
-    the answer is over, also when the client went away)."""
+    """``body``, with ``done()`` called once when it is closed (PEP 3333:
+    the server closes it when the answer is over, also when the client went
+    away)."""
 
-    __slots__ = ("_body", "_progress", "_done")
+    __slots__ = ("_body", "_done")
 
-    def __init__(
-        self, body: Iterable[bytes], progress: Callable[[], None], done: Callable[[], None]
-    ):
+    def __init__(self, body: Iterable[bytes], done: Callable[[], None]):
         self._body = body
-        self._progress = progress
         self._done: Callable[[], None] | None = done
 
     def __iter__(self) -> Iterator[bytes]:
-        progress = self._progress
-        for chunk in self._body:
-            progress()
-            yield chunk
+        return iter(self._body)
 
     def close(self) -> None:
         done, self._done = self._done, None
