@@ -69,6 +69,7 @@ class Bulkhead:
         self._lock = threading.Lock()
         self._waiting: deque[_Waiter] = deque()
         self._last_turn = clock()  # when a turn was last taken or given back
+        self._sending = 0  # holders sending a body at their clients' pace
         self._answers: deque[float] = deque(maxlen=RECENT)  # S3's recent answer times
         self._grace = MIN_GRACE
 
@@ -93,11 +94,13 @@ class Bulkhead:
                 self.inside += 1
                 self._last_turn = started
                 return 0.0
+            if self._sending >= self.inside:
+                return None  # every turn comes back at some client's pace
             waiter = _Waiter()
             self._waiting.append(waiter)
         # Since when this waiter vouches that it had the CPU: a turn not
         # given back while the waiter itself was not running says nothing.
-        awake = started
+        awake = float("-inf")
         while True:
             grace = self._grace
             until = min(max(self._last_turn, awake) + grace, started + max_wait)
@@ -114,7 +117,11 @@ class Bulkhead:
                     # so that a hung S3 on a starved machine is refused too.
                     awake = now
                     continue
-                if now >= started + max_wait or now >= max(self._last_turn, awake) + grace:
+                if (
+                    now >= started + max_wait
+                    or now >= max(self._last_turn, awake) + grace
+                    or self._sending >= self.inside
+                ):
                     self._waiting.remove(waiter)
                     return None
 
@@ -123,6 +130,21 @@ class Bulkhead:
         with self._lock:
             self._answers.append(seconds)
             self._grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(self._answers)))
+
+    def sending(self) -> Callable[[], None]:
+        """The holder keeps its turn while it sends a body that S3 streams,
+        until the server closes it; what to call then, instead of
+        :meth:`leave`. Its turn comes back at its client's pace, so no
+        request waits for turns that are all held so."""
+        with self._lock:
+            self._sending += 1
+
+        def sent() -> None:
+            with self._lock:
+                self._sending -= 1
+            self.leave()
+
+        return sent
 
     def leave(self) -> None:
         if self.limit is None:

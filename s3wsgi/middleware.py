@@ -181,7 +181,7 @@ class Mount:
                 # the server's work, and no S3 trouble can hold the thread.
                 self.bulkhead.leave()
             else:
-                answer.body = Watched(answer.body, self.bulkhead.leave)
+                answer.body = Watched(answer.body, self.bulkhead.sending())
         return answer
 
     @property

@@ -25,6 +25,7 @@ from .stores.cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL
 from .stores.resilient import Policy
 
 ENVIRON_PREFIX = "S3WSGI_"
+DEFAULT_SEND_TIMEOUT = 10.0
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -352,7 +353,7 @@ class Options:
         group=SAFETY,
     )
     send_timeout: float = option(
-        10.0,
+        DEFAULT_SEND_TIMEOUT,
         "s3wsgi serve: seconds a client may take none of an answer's bytes before its"
         " connection is closed, and the thread and S3 turn it holds are freed (elsewhere:"
         " the server's or proxy's own, see deployment)",

@@ -11,7 +11,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from wsgiref.types import WSGIApplication
 
-from .. import options
+from ..options import DEFAULT_SEND_TIMEOUT
 from .errors import Problem
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 # waitress's socket map: file descriptor -> its dispatcher (the listening
 # server, each client's channel, the trigger), not the socket itself.
 SocketMap: TypeAlias = dict[int, Any]
-
-DEFAULT_SEND_TIMEOUT = float(options.FIELDS["send_timeout"].default)
 
 log = logging.getLogger("s3wsgi")
 
