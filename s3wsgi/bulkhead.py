@@ -35,12 +35,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-MIN_GRACE = 0.25
-MAX_GRACE = 1.0
-# How many of S3's latest answer times the grace follows.
+MIN_GRACE = 0.5
+MAX_GRACE = 2.0
+# How many of S3's latest answer times the grace and the pace follow.
 RECENT = 100
+# How many answers tell S3's usual pace: the first few of a process are slow,
+# as each opens a connection.
+KNOWN_PACE = 20
 # A waiter checks this many times per grace whether it was woken on time.
 _TICKS = 4
+# The longest a request may expect to wait for a turn: it holds a server
+# thread meanwhile, and the app's own requests may be queued behind it.
+HOST_DELAY = 0.05
 
 
 class _Waiter:
@@ -59,11 +65,21 @@ class Bulkhead:
     a turn get it first come, first served, handed over by the holder that
     leaves (one waiter woken, not all).
 
+    :param waiters: how many may wait for a turn at once and still leave
+        the app a server thread that none of them holds; more wait only for
+        a turn expected within :data:`HOST_DELAY`.
     :param clock: a monotonic clock, in seconds.
     """
 
-    def __init__(self, limit: int | None, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        limit: int | None,
+        *,
+        waiters: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.limit = limit
+        self.waiters = waiters
         self.inside = 0
         self._clock = clock
         self._lock = threading.Lock()
@@ -72,6 +88,7 @@ class Bulkhead:
         self._sending = 0  # holders sending a body at their clients' pace
         self._answers: deque[float] = deque(maxlen=RECENT)  # S3's recent answer times
         self._grace = MIN_GRACE
+        self._pace = 0.0  # S3's usual answer time: the median of the recent ones
 
     @property
     def grace(self) -> float:
@@ -94,8 +111,12 @@ class Bulkhead:
                 self.inside += 1
                 self._last_turn = started
                 return 0.0
-            if self._sending >= self.inside:
-                return None  # every turn comes back at some client's pace
+            asking = self.inside - self._sending  # holders whose turn S3's answer ends
+            place = len(self._waiting) + 1
+            if not asking or (place > self.waiters and place * self._pace > HOST_DELAY * asking):
+                # No turn is coming soon: waiting would hold a thread the
+                # app keeps, with the app's requests queued behind it.
+                return None
             waiter = _Waiter()
             self._waiting.append(waiter)
         # Since when this waiter vouches that it had the CPU: a turn not
@@ -128,8 +149,11 @@ class Bulkhead:
     def answered(self, seconds: float) -> None:
         """S3 answered a holder after ``seconds``: its pace, which sets the grace."""
         with self._lock:
-            self._answers.append(seconds)
-            self._grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(self._answers)))
+            answers = self._answers
+            answers.append(seconds)
+            self._grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(answers)))
+            if len(answers) >= KNOWN_PACE:
+                self._pace = sorted(answers)[len(answers) // 2]
 
     def sending(self) -> Callable[[], None]:
         """The holder keeps its turn while it sends a body that S3 streams,

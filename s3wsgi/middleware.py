@@ -114,7 +114,7 @@ class Mount:
             else None
         )
         self.listing_hidden = [p.strip() for p in options.listing_hidden.split(",") if p.strip()]
-        self.bulkhead = Bulkhead(options.s3_request_bound)
+        self.bulkhead = Bulkhead(options.s3_request_bound, waiters=options.s3_request_waiters)
         self.attempt_seconds = options.connect_timeout + options.read_timeout
         self.observer = watch(self)  # logs S3's faults; metrics and Server-Timing if asked
 

@@ -456,6 +456,16 @@ class Options:
         threads = self.server_threads or 4
         return max(1, threads - max(1, threads // 4))
 
+    @property
+    def s3_request_waiters(self) -> int:
+        """The requests that may wait for a turn at once and still leave the
+        app a thread that none of them holds (of waitress's default 4 when
+        the thread count is not known)."""
+        bound = self.s3_request_bound
+        if bound is None:
+            return 0
+        return max(0, (self.server_threads or 4) - bound - 1)
+
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {
     spec.name: spec for spec in dataclasses.fields(Options)
