@@ -348,8 +348,8 @@ class Options:
     max_s3_requests: int | None = option(
         None,
         "requests that may wait on S3 at once per process; one more waits for a turn"
-        " while S3 makes progress, else answers 503 (default: 3/4 of server_threads,"
-        " or 3; 0: no bound)",
+        " while turns come back and the app keeps a thread, else answers 503 (default:"
+        " 3/4 of server_threads, or 3; 0: no bound)",
         group=SAFETY,
     )
     send_timeout: float = option(
