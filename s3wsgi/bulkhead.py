@@ -6,26 +6,31 @@ thread and the host app's own routes queue behind it. With one (below the
 server's thread count) the app always keeps threads of its own, and a
 claimed request over the bound answers 503 at once.
 
-"At once" only when no turn is coming: while S3 answers, the requests inside
-the bound leave quickly, so a request that finds the bound full waits for a
-turn rather than fail a healthy burst. It waits only while turns come back:
-when none has for :attr:`Bulkhead.grace` seconds, either S3 is not
-answering or every turn is held by a long download (sent at its client's
-pace), no turn is coming soon, and the request is refused, since it holds a
-server thread, one of those the app keeps, for as long as it waits.
+"At once" only when no turn is coming soon: while S3 answers, the requests
+inside the bound leave quickly, so a request that finds the bound full may
+wait for a turn rather than fail a healthy burst. But it holds a server
+thread while it waits, and the threads over the bound are the app's. So it
+waits only if the app still keeps a thread that no waiter holds, or if a
+turn is expected within :data:`HOST_DELAY` at S3's usual pace (the median
+of its recent answer times); and never for turns all held by bodies that
+S3 streams, which come back at their clients' pace. A waiter is refused
+when no turn has come back for :attr:`Bulkhead.grace` seconds: S3 is not
+answering.
 
 The grace follows S3's pace, measured: twice the slowest of its recent
 answer times (:data:`RECENT` of them), within :data:`MIN_GRACE` and
 :data:`MAX_GRACE`. While the bound is full of requests that S3 answers,
-one leaves at least every so often as the slowest of them takes, so only a
-turn that S3 holds for longer than twice its slowest recent answer (a hung
-S3) ends a wait. On a busy two-core machine, 16 clients on 8 threads against
-moto, S3's answers took 35 ms at the median, 320 ms at the 99th percentile
-and 550 ms at most, and a pause of the whole process held every turn for
-up to 300 ms: a grace of 8 times the mean answer time (then the rule)
-refused 5 to 8% of them. A pause of the process is no stall of S3: a
-waiter that wakes up late, having had no CPU itself, cannot tell whether
-the holders had any, so it does not count that time against them.
+one leaves at least as often as the slowest of them takes, so only a turn
+that S3 holds for longer than twice its slowest recent answer (a hung S3)
+ends a wait. On a busy two-core machine, 16 clients on 8 threads against
+moto, S3's answers took 35 ms at the median, 120 to 320 ms at the 99th
+percentile and up to 550 ms, and for up to 300 ms no turn came back while
+every thread waited for the CPU: the rule before (nothing moved for eight
+times the mean answer time, at least 0.25 s) refused 5 to 8% of those
+requests. A waiter that wakes up late, its process not running, cannot
+tell whether the holders ran either, so it does not count that time
+against S3 (for :data:`MAX_GRACE` at most, so that a hung S3 on a starved
+machine is refused too).
 """
 
 from __future__ import annotations
@@ -87,13 +92,9 @@ class Bulkhead:
         self._last_turn = clock()  # when a turn was last taken or given back
         self._sending = 0  # holders sending a body at their clients' pace
         self._answers: deque[float] = deque(maxlen=RECENT)  # S3's recent answer times
-        self._grace = MIN_GRACE
+        # Seconds without a turn given back that mean none is coming soon.
+        self.grace = MIN_GRACE
         self._pace = 0.0  # S3's usual answer time: the median of the recent ones
-
-    @property
-    def grace(self) -> float:
-        """Seconds without a turn given back that mean none is coming soon."""
-        return self._grace
 
     def enter(self, max_wait: float) -> float | None:
         """Seconds waited for a turn (then call :meth:`leave` once), or None:
@@ -123,7 +124,7 @@ class Bulkhead:
         # given back while the waiter itself was not running says nothing.
         awake = float("-inf")
         while True:
-            grace = self._grace
+            grace = self.grace
             until = min(max(self._last_turn, awake) + grace, started + max_wait)
             wake = min(until, clock() + grace / _TICKS)
             left = wake - clock()
@@ -134,9 +135,7 @@ class Bulkhead:
                     return clock() - started  # handed one just as the wait ended
                 now = clock()
                 if now - wake > grace / _TICKS and now < started + MAX_GRACE:
-                    # Woken late: the process was starved. For a while only,
-                    # so that a hung S3 on a starved machine is refused too.
-                    awake = now
+                    awake = now  # woken late: the process was starved
                     continue
                 if (
                     now >= started + max_wait
@@ -151,7 +150,7 @@ class Bulkhead:
         with self._lock:
             answers = self._answers
             answers.append(seconds)
-            self._grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(answers)))
+            self.grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(answers)))
             if len(answers) >= KNOWN_PACE:
                 self._pace = sorted(answers)[len(answers) // 2]
 

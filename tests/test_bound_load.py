@@ -219,3 +219,50 @@ def test_a_flood_over_the_servers_threads_leaves_the_app_a_thread(bucket, proxy)
     )
     assert set(statuses) <= {200, 503} and statuses[200] > 0
     assert median < 0.1
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_grace_is_twice_the_slowest_recent_answer_within_its_limits():
+    from s3wsgi.bulkhead import MAX_GRACE, MIN_GRACE, RECENT, Bulkhead
+
+    bulkhead = Bulkhead(6, clock=Clock())
+    assert bulkhead.grace == MIN_GRACE
+    bulkhead.answered(0.4)
+    assert bulkhead.grace == 0.8
+    bulkhead.answered(5.0)
+    assert bulkhead.grace == MAX_GRACE
+    for _ in range(RECENT):  # the slow answer is forgotten
+        bulkhead.answered(0.03)
+    assert bulkhead.grace == MIN_GRACE
+
+
+def test_no_request_waits_for_turns_all_held_by_streamed_bodies():
+    from s3wsgi.bulkhead import Bulkhead
+
+    bulkhead = Bulkhead(2, waiters=5, clock=Clock())
+    assert bulkhead.enter(max_wait=10) == 0.0
+    assert bulkhead.enter(max_wait=10) == 0.0
+    sent = [bulkhead.sending(), bulkhead.sending()]
+    assert bulkhead.enter(max_wait=10) is None  # at once: the clock never moved
+    sent[0]()
+    assert bulkhead.enter(max_wait=10) == 0.0  # the turn came back
+    assert bulkhead.inside == 2
+
+
+def test_beyond_the_waiters_that_leave_the_app_a_thread_only_a_quick_turn_is_waited_for():
+    from s3wsgi.bulkhead import HOST_DELAY, KNOWN_PACE, Bulkhead
+
+    bulkhead = Bulkhead(1, waiters=0, clock=Clock())
+    for _ in range(KNOWN_PACE):
+        bulkhead.answered(2 * HOST_DELAY)  # S3's usual pace: slower than HOST_DELAY
+    assert bulkhead.enter(max_wait=10) == 0.0
+    assert bulkhead.enter(max_wait=10) is None  # at once: the clock never moved
