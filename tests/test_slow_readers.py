@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -149,3 +150,18 @@ def test_stalled_readers_free_their_turns_and_threads_within_send_timeout(served
     assert all(total < BIG for total in cut.values())
     assert cut and sorted(closed) == sorted(cut)
     assert {head[:12] for head, _ in answers} <= {b"HTTP/1.1 200", b"HTTP/1.1 503"}
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_send_timeout_that_is_not_positive_is_a_usage_error(value):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S3WSGI_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "s3wsgi", "serve", "--bucket", "docs", "--send-timeout", value],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "s3wsgi serve: error: --send-timeout must be positive" in result.stderr
+    assert "Traceback" not in result.stderr
