@@ -12,8 +12,10 @@ wait for a turn rather than fail a healthy burst. But it holds a server
 thread while it waits, and the threads over the bound are the app's. So it
 waits only if the app still keeps a thread that no waiter holds, or if a
 turn is expected within :data:`HOST_DELAY` at S3's usual pace (the median
-of its recent answer times); and never for turns all held by bodies that
-S3 streams, which come back at their clients' pace. A waiter is refused
+of its recent answer times); and never for turns all held by bodies
+waiting for their clients to take a chunk (the time between a chunk handed
+to the server and its asking for the next is the client's, not S3's), which
+come back at those clients' pace. A waiter is refused
 when no turn has come back for :attr:`Bulkhead.grace` seconds: S3 is not
 answering.
 
@@ -86,11 +88,11 @@ class Bulkhead:
         self.limit = limit
         self.waiters = waiters
         self.inside = 0
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         self._waiting: deque[_Waiter] = deque()
         self._last_turn = clock()  # when a turn was last taken or given back
-        self._sending = 0  # holders sending a body at their clients' pace
+        self._sending: set[Turn] = set()  # holders sending a body S3 streams
         self._answers: deque[float] = deque(maxlen=RECENT)  # S3's recent answer times
         # Seconds without a turn given back that mean none is coming soon.
         self.grace = MIN_GRACE
@@ -105,14 +107,14 @@ class Bulkhead:
         limit = self.limit
         if limit is None:
             return 0.0
-        clock = self._clock
+        clock = self.clock
         started = clock()
         with self._lock:
             if self.inside < limit and not self._waiting:
                 self.inside += 1
                 self._last_turn = started
                 return 0.0
-            asking = self.inside - self._sending  # holders whose turn S3's answer ends
+            asking = self.inside - self._at_clients_pace(started)  # turns S3 ends
             place = len(self._waiting) + 1
             if not asking or (place > self.waiters and place * self._pace > HOST_DELAY * asking):
                 # No turn is coming soon: waiting would hold a thread the
@@ -140,7 +142,7 @@ class Bulkhead:
                 if (
                     now >= started + max_wait
                     or now >= max(self._last_turn, awake) + grace
-                    or self._sending >= self.inside
+                    or self._at_clients_pace(now) >= self.inside
                 ):
                     self._waiting.remove(waiter)
                     return None
@@ -154,26 +156,36 @@ class Bulkhead:
             if len(answers) >= KNOWN_PACE:
                 self._pace = sorted(answers)[len(answers) // 2]
 
-    def sending(self) -> Callable[[], None]:
-        """The holder keeps its turn while it sends a body that S3 streams,
-        until the server closes it; what to call then, instead of
-        :meth:`leave`. Its turn comes back at its client's pace, so no
-        request waits for turns that are all held so."""
+    def sending(self) -> Turn:
+        """The holder keeps its turn while it sends a body that S3 streams;
+        the turn, told of the body's chunks and of its end (then it leaves,
+        instead of :meth:`leave`)."""
+        turn = Turn(self)
         with self._lock:
-            self._sending += 1
+            self._sending.add(turn)
+        return turn
 
-        def sent() -> None:
-            with self._lock:
-                self._sending -= 1
-            self.leave()
+    def sent(self, turn: Turn) -> None:
+        """A body is closed: its turn leaves."""
+        with self._lock:
+            self._sending.discard(turn)
+        self.leave()
 
-        return sent
+    def _at_clients_pace(self, now: float) -> int:
+        """How many holders wait for a client to take a chunk, for longer
+        than :data:`HOST_DELAY`: their turns come back at those clients'
+        pace. Under the lock."""
+        return sum(
+            1
+            for turn in self._sending
+            if turn.with_client is not None and now - turn.with_client > HOST_DELAY
+        )
 
     def leave(self) -> None:
         if self.limit is None:
             return
         with self._lock:
-            self._last_turn = self._clock()
+            self._last_turn = self.clock()
             if self._waiting:
                 # The turn passes to the first in line: ``inside`` stays.
                 waiter = self._waiting.popleft()
@@ -181,3 +193,23 @@ class Bulkhead:
                 waiter.lock.release()
             else:
                 self.inside -= 1
+
+
+class Turn:
+    """A holder's turn while it sends a body that S3 streams: since when it
+    waits for its client to take a chunk (None: for S3, or for nothing)."""
+
+    __slots__ = ("_bulkhead", "with_client")
+
+    def __init__(self, bulkhead: Bulkhead):
+        self._bulkhead = bulkhead
+        self.with_client: float | None = None
+
+    def to_client(self) -> None:
+        self.with_client = self._bulkhead.clock()
+
+    def from_client(self) -> None:
+        self.with_client = None
+
+    def done(self) -> None:
+        self._bulkhead.sent(self)

@@ -56,13 +56,19 @@ def hammer(url: str, path: str, seconds: float, clients: int = CLIENTS) -> Count
     return statuses
 
 
-def test_the_bound_refuses_nothing_under_load_while_s3_answers(make_middleware, serve):
+@pytest.mark.parametrize("size", [1024, 384 * 1024], ids=["small", "streamed"])
+def test_the_bound_refuses_nothing_under_load_while_s3_answers(
+    make_middleware, serve, s3_client, bucket, size
+):
     # Clients, waitress and moto's S3 in one process, on a shared two-core
-    # machine: threads wait for the CPU, as on a starved server.
+    # machine: threads wait for the CPU, as on a starved server. An object
+    # larger than the first chunk (256 KiB) is streamed: its turn is held
+    # while the server takes its body, at once into its buffers.
+    s3_client.put_object(Bucket=bucket, Key="object.bin", Body=bytes(size))
     app = make_middleware(server_threads=THREADS)
     url = serve(app, threads=THREADS)
-    statuses = hammer(url, "/docs/img/logo.png", SECONDS)
-    print(f"{CLIENTS} clients for {SECONDS:g} s: {dict(statuses)}")
+    statuses = hammer(url, "/docs/object.bin", SECONDS)
+    print(f"{CLIENTS} clients for {SECONDS:g} s, {size} bytes each: {dict(statuses)}")
     assert statuses[200] > 0
     assert statuses == Counter({200: statuses[200]})
 
@@ -245,15 +251,20 @@ def test_the_grace_is_twice_the_slowest_recent_answer_within_its_limits():
     assert bulkhead.grace == MIN_GRACE
 
 
-def test_no_request_waits_for_turns_all_held_by_streamed_bodies():
-    from s3wsgi.bulkhead import Bulkhead
+def test_no_request_waits_for_turns_all_held_by_clients_that_take_no_chunk():
+    from s3wsgi.bulkhead import HOST_DELAY, Bulkhead
 
-    bulkhead = Bulkhead(2, waiters=5, clock=Clock())
+    clock = Clock()
+    bulkhead = Bulkhead(2, waiters=5, clock=clock)
     assert bulkhead.enter(max_wait=10) == 0.0
     assert bulkhead.enter(max_wait=10) == 0.0
-    sent = [bulkhead.sending(), bulkhead.sending()]
-    assert bulkhead.enter(max_wait=10) is None  # at once: the clock never moved
-    sent[0]()
+    turns = [bulkhead.sending(), bulkhead.sending()]
+    for turn in turns:
+        turn.to_client()  # a chunk handed to the server, for the client
+    clock.now += 2 * HOST_DELAY
+    assert bulkhead.enter(max_wait=10) is None  # at once: the clock stood still
+    turns[0].from_client()
+    turns[0].done()
     assert bulkhead.enter(max_wait=10) == 0.0  # the turn came back
     assert bulkhead.inside == 2
 
