@@ -102,7 +102,7 @@ class Stalls:
     @property
     def interval(self) -> float:
         """Seconds between two checks: a stall is closed at most a quarter
-        of ``send_timeout`` (and a second) late."""
+        of ``send_timeout``, and at most a second, late."""
         return min(1.0, self.send_timeout / 4)
 
     def check(self, sockets: SocketMap, now: float) -> None:
