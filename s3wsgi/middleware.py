@@ -142,7 +142,7 @@ class Mount:
         # The other mounts of the middleware: a key is answered only under
         # the rules of the mount that owns it (set by S3Middleware).
         self.owners: Callable[[Mount, str], Mount] = _self_owner
-        self.bulkhead = Bulkhead(options.s3_request_bound)
+        self.bulkhead = Bulkhead(options.s3_request_bound, waiters=options.s3_request_waiters)
         self.attempt_seconds = options.connect_timeout + options.read_timeout
 
     def match(self, path_info: str) -> str | None:
@@ -225,7 +225,7 @@ class Mount:
                 # the server's work, and no S3 trouble can hold the thread.
                 self.bulkhead.leave()
             else:
-                answer.body = Watched(answer.body, self.bulkhead.moved, self.bulkhead.leave)
+                answer.body = Watched(answer.body, self.bulkhead.sending())
         return answer
 
     @property

@@ -25,6 +25,7 @@ from .stores.cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL
 from .stores.resilient import Policy
 
 ENVIRON_PREFIX = "S3WSGI_"
+DEFAULT_SEND_TIMEOUT = 10.0
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -360,8 +361,15 @@ class Options:
     max_s3_requests: int | None = option(
         None,
         "requests that may wait on S3 at once per process; one more waits for a turn"
-        " while S3 makes progress, else answers 503 (default: 3/4 of server_threads,"
-        " or 3; 0: no bound)",
+        " while turns come back and the app keeps a thread, else answers 503 (default:"
+        " 3/4 of server_threads, or 3; 0: no bound)",
+        group=SAFETY,
+    )
+    send_timeout: float = option(
+        DEFAULT_SEND_TIMEOUT,
+        "s3wsgi serve: seconds a client may take none of an answer's bytes before its"
+        " connection is closed, and the thread and S3 turn it holds are freed (elsewhere:"
+        " the server's or proxy's own, see deployment)",
         group=SAFETY,
     )
     deadline: float | None = option(
@@ -462,6 +470,16 @@ class Options:
             return self.max_s3_requests or None
         threads = self.server_threads or 4
         return max(1, threads - max(1, threads // 4))
+
+    @property
+    def s3_request_waiters(self) -> int:
+        """The requests that may wait for a turn at once and still leave the
+        app a thread that none of them holds (of waitress's default 4 when
+        the thread count is not known)."""
+        bound = self.s3_request_bound
+        if bound is None:
+            return 0
+        return max(0, (self.server_threads or 4) - bound - 1)
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {
@@ -638,6 +656,8 @@ def _check_combinations(options: Options) -> None:
     ):
         if getattr(options, name) < 0:
             raise ValueError(f"{name} must not be negative")
+    if options.send_timeout <= 0:
+        raise ValueError("send_timeout must be positive")
     for name in ("max_attempts", "breaker_failures", "max_pool_connections"):
         if getattr(options, name) < 1:
             raise ValueError(f"{name} must be at least 1")

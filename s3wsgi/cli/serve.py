@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     endpoints = serving.listen(waitress, sockets, app, observed, settings["host"])
     banner = f"s3wsgi: serving bucket {options.bucket!r} on {server.url(waitress)}"
     banner = "\n".join([banner, *endpoints])
-    return server.run(waitress, sockets, banner)
+    return server.run(waitress, sockets, banner, send_timeout=options.send_timeout)
 
 
 __all__ = ["add_parser", "check_bucket", "run"]

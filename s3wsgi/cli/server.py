@@ -1,13 +1,17 @@
 """Running a WSGI app under waitress until SIGINT or SIGTERM, then
-stopping at once with every connection closed."""
+stopping at once with every connection closed; a client that takes none of
+its answer for ``send_timeout`` seconds is closed meanwhile."""
 
 from __future__ import annotations
 
+import logging
 import signal
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from wsgiref.types import WSGIApplication
 
+from ..options import DEFAULT_SEND_TIMEOUT
 from .errors import Problem
 
 if TYPE_CHECKING:
@@ -18,6 +22,8 @@ if TYPE_CHECKING:
 # waitress's socket map: file descriptor -> its dispatcher (the listening
 # server, each client's channel, the trigger), not the socket itself.
 SocketMap: TypeAlias = dict[int, Any]
+
+log = logging.getLogger("s3wsgi")
 
 
 def create_server(
@@ -71,23 +77,95 @@ def _close_clients(sockets: SocketMap) -> None:
             channel.handle_close()
 
 
-def run(server: Server, sockets: SocketMap, banner: str) -> int:
+class Stalls:
+    """Closes the connections whose client took none of the answer waiting
+    for it for ``send_timeout`` seconds, as nginx's ``send_timeout`` does.
+
+    waitress closes only idle connections (``channel_timeout``), never one
+    whose answer is under way: a client that stops reading a body larger
+    than waitress buffers (``outbuf_high_watermark``, 16 MiB) would hold the
+    worker thread writing it, and its S3 turn, for as long as it keeps the
+    connection open. Closing the connection wakes that thread: its write
+    fails, the body is closed, and the thread and the turn are free again.
+
+    A connection stalls when it has bytes waiting to be sent and sends none:
+    waitress's ``last_activity`` (the last byte sent or received) stands
+    still while its output buffers hold bytes. Waiting on S3 is no stall:
+    nothing waits to be sent then.
+    """
+
+    def __init__(self, send_timeout: float):
+        self.send_timeout = send_timeout
+        # channel -> (its last_activity, when first seen unchanged with bytes waiting)
+        self._waiting: dict[Any, tuple[float, float]] = {}
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two checks: a stall is closed at most a quarter
+        of ``send_timeout``, and at most a second, late."""
+        return min(1.0, self.send_timeout / 4)
+
+    def check(self, sockets: SocketMap, now: float) -> None:
+        """Close the connections stalled for ``send_timeout``; in the
+        server's loop, where waitress closes its connections."""
+        from waitress.channel import HTTPChannel
+
+        waiting: dict[Any, tuple[float, float]] = {}
+        for channel in list(sockets.values()):
+            if not isinstance(channel, HTTPChannel) or not channel.total_outbufs_len:
+                continue
+            activity = channel.last_activity
+            seen = self._waiting.get(channel)
+            since = seen[1] if seen is not None and seen[0] == activity else now
+            if now - since < self.send_timeout:
+                waiting[channel] = (activity, since)
+                continue
+            host, port = channel.addr[:2] if channel.addr else ("?", "?")
+            log.warning(
+                "closed the connection of %s:%s: it took no bytes of its answer for"
+                " %g s (send_timeout)",
+                host,
+                port,
+                self.send_timeout,
+            )
+            channel.handle_close()
+        self._waiting = waiting
+
+
+def run(
+    server: Server,
+    sockets: SocketMap,
+    banner: str,
+    *,
+    send_timeout: float = DEFAULT_SEND_TIMEOUT,
+) -> int:
     """Serve until SIGINT or SIGTERM, then close every connection still
-    open, stop the worker threads and close the server; exit status 0."""
+    open, stop the worker threads and close the server; exit status 0.
+
+    :param send_timeout: seconds a client may take none of its answer's
+        bytes before its connection is closed (:class:`Stalls`).
+    """
     from waitress import wasyncore
 
     print(banner, flush=True)
+    stalls = Stalls(send_timeout)
+    timeout = min(server.adj.asyncore_loop_timeout, stalls.interval)
     # SIGINT too: a shell starts background jobs with it ignored.
     previous = {signum: signal.signal(signum, _stop) for signum in _STOP_SIGNALS}
     try:
         # waitress's server.run(), but for the stop: that joins the workers
         # first, and one writing to a client that reads no more would hold
-        # it for 5 s, then be left running.
-        wasyncore.loop(
-            timeout=server.adj.asyncore_loop_timeout,
-            map=sockets,
-            use_poll=server.adj.asyncore_use_poll,
-        )
+        # it for 5 s, then be left running. And for the stalls, checked
+        # between two turns of the loop, at most every interval.
+        next_check = time.monotonic() + stalls.interval
+        while sockets:
+            wasyncore.loop(
+                timeout=timeout, map=sockets, use_poll=server.adj.asyncore_use_poll, count=1
+            )
+            now = time.monotonic()
+            if now >= next_check:
+                stalls.check(sockets, now)
+                next_check = now + stalls.interval
     except KeyboardInterrupt:
         pass
     finally:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 
 def close(body: Iterable[bytes] | None) -> None:
@@ -13,33 +14,47 @@ def close(body: Iterable[bytes] | None) -> None:
         closer()
 
 
+class Holder(Protocol):
+    """What holds a body's place while it is sent (the bound's turn)."""
+
+    def to_client(self) -> None:
+        """A chunk is handed to the server: until the next is asked for,
+        the client's pace, not S3's, holds the body."""
+
+    def from_client(self) -> None:
+        """The server asks for the next chunk."""
+
+    def done(self) -> None:
+        """The body is closed."""
+
+
 class Watched:
-    """``body``, with ``progress()`` called as each chunk passes and
-    ``done()`` once when it is closed (PEP 3333: the server closes it when
-    the answer is over, also when the client went away)."""
+    """``body``, telling ``holder`` when each chunk is with the server and
+    its client, and once when the body is closed (PEP 3333: the server
+    closes it when the answer is over, also when the client went away)."""
 
-    __slots__ = ("_body", "_progress", "_done")
+    __slots__ = ("_body", "_holder")
 
-    def __init__(
-        self, body: Iterable[bytes], progress: Callable[[], None], done: Callable[[], None]
-    ):
+    def __init__(self, body: Iterable[bytes], holder: Holder):
         self._body = body
-        self._progress = progress
-        self._done: Callable[[], None] | None = done
+        self._holder: Holder | None = holder
 
     def __iter__(self) -> Iterator[bytes]:
-        progress = self._progress
+        holder = self._holder
+        if holder is None:
+            return
         for chunk in self._body:
-            progress()
+            holder.to_client()
             yield chunk
+            holder.from_client()
 
     def close(self) -> None:
-        done, self._done = self._done, None
+        holder, self._holder = self._holder, None
         try:
             close(self._body)
         finally:
-            if done is not None:
-                done()
+            if holder is not None:
+                holder.done()
 
 
 class Part:
