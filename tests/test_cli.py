@@ -229,7 +229,8 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(bucket, s3_endpoint):
             "serve", "--bucket", bucket, "--endpoint-url", s3_endpoint, "--port", str(port)
         )
     assert result.returncode == 1
-    assert result.stderr == f"s3wsgi: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    in_use = "address already in use (another port: --port)"
+    assert result.stderr == f"s3wsgi: cannot listen on 127.0.0.1:{port}: {in_use}\n"
 
 
 def test_serve_without_a_bucket_is_a_usage_error():

@@ -4,6 +4,7 @@ its answer for ``send_timeout`` seconds is closed meanwhile."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import time
@@ -44,7 +45,8 @@ def create_server(
     except OSError as error:
         reason = error.strerror or str(error)
         close_all(sockets)  # the half-made server's socket, and its trigger's pipe
-        raise Problem(f"cannot listen on {host}:{port}: {reason.lower()}") from None
+        hint = " (another port: --port)" if error.errno == errno.EADDRINUSE else ""
+        raise Problem(f"cannot listen on {host}:{port}: {reason.lower()}{hint}") from None
 
 
 def url(server: Server) -> str:
