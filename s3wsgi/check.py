@@ -8,6 +8,7 @@ option or variable sets it right.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, cast
 
 from .options import Options
@@ -15,8 +16,6 @@ from .options import Options
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
-
-    from .stores.boto3_store import AddressingStyle
 
 
 class BucketProblem(RuntimeError):
@@ -32,28 +31,28 @@ def check_bucket(options: Options) -> str | None:
     tells a readable bucket from a closed one.
     """
     import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError
+
+    from .stores.boto3_store import client_config
 
     bucket = options.bucket or ""
     endpoint: str | None = options.endpoint_url or "S3"
     if options.client is not None:  # the app's own client: its settings
         client = cast("S3Client", options.client)
         return _said(bucket, client.meta.endpoint_url, _reach(client, bucket, options))
-    # The options allow only botocore's addressing styles.
-    style = cast("AddressingStyle", options.addressing_style or "auto")
+    # The app's own configuration, but quick: a wrong endpoint fails at once.
+    connection = dataclasses.replace(
+        options.connection,
+        connect_timeout=min(options.connect_timeout, 5.0),
+        read_timeout=min(options.read_timeout, 10.0),
+    )
     reason: str | None
     try:
         client = boto3.session.Session().client(
             "s3",
             endpoint_url=options.endpoint_url,
             region_name=options.region_name,
-            config=Config(
-                connect_timeout=min(options.connect_timeout, 5.0),
-                read_timeout=min(options.read_timeout, 10.0),
-                retries={"total_max_attempts": 1},
-                s3={"addressing_style": style},
-            ),
+            config=client_config(connection),
         )
     except (BotoCoreError, ValueError) as error:  # e.g. an endpoint that is no URL
         reason = _connection_problem(error)

@@ -45,21 +45,27 @@ def make_client(
     max_attempts: int = 3,
     max_pool_connections: int = 10,
 ) -> S3Client:
-    """A boto3 S3 client: boto3's credential chain, the given endpoint."""
+    """A boto3 S3 client: boto3's credential chain, the given endpoint, and
+    the store's own botocore configuration (checksums only when required,
+    which S3-compatible servers need), with ``max_attempts``."""
     import boto3
-    from botocore.config import Config
 
+    from ..stores.base import Connection
+    from ..stores.boto3_store import client_config
+
+    connection = Connection(
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        addressing_style=addressing_style,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+    )
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url,
         region_name=region_name,
-        config=Config(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"total_max_attempts": max_attempts, "mode": "standard"},
-            max_pool_connections=max_pool_connections,
-            s3={"addressing_style": addressing_style or "auto"},
-        ),
+        config=client_config(connection, max_attempts=max_attempts),
     )
 
 

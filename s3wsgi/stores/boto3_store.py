@@ -71,14 +71,16 @@ class _Conditions(TypedDict, total=False):
     IfUnmodifiedSince: datetime
 
 
-def client_config(connection: base.Connection) -> Config:
-    """botocore's configuration for one attempt per call."""
+def client_config(connection: base.Connection, *, max_attempts: int = 1) -> Config:
+    """botocore's configuration, the same for the store (one attempt per
+    call: :mod:`s3wsgi.stores.resilient` retries), ``s3wsgi publish`` and
+    the bucket check: one place for what S3-compatible servers need."""
     # The options allow only botocore's styles; botocore refuses any other.
     style = cast("AddressingStyle | None", connection.addressing_style)
     return Config(
         connect_timeout=connection.connect_timeout,
         read_timeout=connection.read_timeout,
-        retries={"total_max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
         max_pool_connections=connection.max_pool_connections,
         s3={"addressing_style": style} if style else None,
         # Presigned URLs as S3 wants them everywhere now (SigV4).
