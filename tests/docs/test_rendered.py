@@ -129,7 +129,16 @@ def test_the_safety_table_has_a_row_per_way_s3_misbehaves(html):
 
 
 def test_the_errors_tables_give_each_case_one_answer(html):
-    from_s3, without_s3 = page(html, "errors")
+    from_s3, without_s3, mistakes = page(html, "errors")
+    # Each configuration mistake the advice table names, with what to set.
+    assert [row[0] for row in mistakes[1:]] == [
+        "no credentials",
+        "refused credentials",
+        "no such bucket",
+        "an endpoint that is not S3",
+        "the bucket in another region",
+    ]
+    assert all("``" not in row[1] and row[1] for row in mistakes[1:])
     for table in (from_s3, without_s3):
         for case, answer in table[1:]:
             assert re.match(r"(\d{3}\b|the connection is aborted)", answer), (case, answer)
