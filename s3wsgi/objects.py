@@ -290,7 +290,7 @@ class ObjectAnswers:
 
     def _not_modified_from(self, headers: dict[str, str], name: str) -> Response:
         return responses.not_modified(
-            headers, etag=None, cache_control=self.cache_control(name), extra=self.extra
+            headers, cache_control=self.cache_control(name), extra=self.extra
         )
 
     def _response(

@@ -12,12 +12,12 @@ command line's flags and ``--help``, and the options table in the docs.
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import pkgutil
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .site import compile_hashed_pattern
 from .stores.base import Connection
@@ -49,7 +49,6 @@ def option(
     flag: str | None = None,
     choices: tuple[str, ...] | None = None,
     command_line: bool = True,
-    parse: Callable[[str, str], Any] | None = None,
 ) -> Any:
     """A field of :class:`Options`.
 
@@ -57,7 +56,6 @@ def option(
     :param flag: the command line's flag, when not ``--`` plus the name.
     :param choices: the only values a text may take.
     :param command_line: whether ``s3wsgi serve`` offers it.
-    :param parse: converts text, when the type alone does not say how.
     """
     metadata = {
         "help": help,
@@ -65,7 +63,6 @@ def option(
         "flag": flag,
         "choices": choices,
         "command_line": command_line,
-        "parse": parse,
     }
     return field(default=default, metadata=metadata)
 
@@ -129,23 +126,21 @@ def to_pairs(label: str, value: str, example: str) -> tuple[tuple[str, str], ...
 
 
 def to_callable(label: str, value: str) -> Callable[..., Any]:
-    """``package.module:attribute`` (the attribute may be dotted), imported."""
+    """``package.module:attribute`` (the attribute may be dotted), imported
+    as the standard library resolves such names (:func:`pkgutil.resolve_name`)."""
     spec = value.strip()
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute:
+    if ":" not in spec or spec.startswith(":") or spec.endswith(":"):
         raise ValueError(f"{label}: {value!r} is not a 'package.module:callable' path")
+    module, _, attribute = spec.partition(":")
     try:
-        target = importlib.import_module(module_name)
+        target = pkgutil.resolve_name(spec)
     except ImportError as error:
-        raise ValueError(f"{label}: cannot import module {module_name!r} ({error})") from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(f"{label}: module {module_name!r} has no {attribute!r}") from None
+        raise ValueError(f"{label}: cannot import module {module!r} ({error})") from None
+    except AttributeError:
+        raise ValueError(f"{label}: module {module!r} has no {attribute!r}") from None
     if not callable(target):
         raise ValueError(f"{label}: {spec!r} is not callable")
-    return target
+    return cast("Callable[..., Any]", target)
 
 
 _CONNECTION = Connection()

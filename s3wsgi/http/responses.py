@@ -141,15 +141,12 @@ def object_headers(
 def not_modified(
     s3_headers: dict[str, str],
     *,
-    etag: str | None,
     cache_control: str | None,
     extra: list[tuple[str, str]],
 ) -> Response:
-    """304, keeping what S3 sent of ETag / Cache-Control / Expires /
-    Last-Modified, and filling ETag and Cache-Control where it sent none."""
+    """304, keeping what is known of ETag / Cache-Control / Expires /
+    Last-Modified, and filling Cache-Control where there is none."""
     kept = {name: s3_headers[name] for name in _NOT_MODIFIED_HEADERS if name in s3_headers}
-    if etag and "etag" not in kept:
-        kept["etag"] = etag
     if cache_control and "cache-control" not in kept:
         kept["cache-control"] = cache_control
     headers = [(_HEADER_NAMES[name], value) for name, value in kept.items()]
