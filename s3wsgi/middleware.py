@@ -36,7 +36,7 @@ from .objects import ObjectAnswers
 from .observe.observer import Observer, observer_for
 from .options import STORE_MAKING, Options, environ_name, environ_options
 from .site import HASHED_PATTERN, IMMUTABLE, VARIANT_SUFFIXES, VERSIONS_NAME, is_entry_point
-from .stores.base import Budget, NotFound, OutOfTime, UpstreamError
+from .stores.base import Budget, NotFound, OutOfTime, Store, UpstreamError
 from .stores.events import NO_EVENTS, StoreEvents
 from .stores.factory import StoreChain, make_store
 from .variants import Variants
@@ -204,7 +204,7 @@ class Mount:
                 None if self.fallthrough else responses.text_response(HTTPStatus.NOT_FOUND, extra)
             )
         budget = Budget(self.options.request_deadline)
-        if not self._routed and self.chain.fresh(key):
+        if self._from_memory(key):
             return self._from_s3(environ, rest, text, key, budget)  # from memory: no S3 turn
         # A turn is worth waiting for only while one whole attempt still fits.
         waited = self.bulkhead.enter(max_wait=budget.seconds - self.attempt_seconds)
@@ -227,6 +227,17 @@ class Mount:
             else:
                 answer.body = Watched(answer.body, self.bulkhead.sending())
         return answer
+
+    def _from_memory(self, key: str) -> bool:
+        """Whether the answer for ``key`` needs no S3 request at all, so no
+        turn: the object fresh in the cache, and its manifest known (a
+        variant or a stale manifest would ask S3)."""
+        if self._routed or not self.chain.fresh(key):
+            return False
+        variants = self.variants
+        return variants is None or (
+            variants.fresh(self.key_prefix) and not variants.of(self.key_prefix, key, None)
+        )
 
     @property
     def _routed(self) -> bool:
@@ -568,7 +579,7 @@ def store_for(options: Options, events: StoreEvents = NO_EVENTS) -> StoreChain:
     )
 
 
-class S3Middleware(Mount):
+class S3Middleware:
     """Serve the objects of an S3 bucket under a path prefix of a WSGI app.
 
     Requests under ``prefix`` are answered from S3 by streaming the object;
@@ -605,8 +616,7 @@ class S3Middleware(Mount):
     ):
         self.app = app
         if mounts is None:
-            super().__init__(options, **keywords)
-            self.mounts: list[Mount] = [self]
+            self.mounts: list[Mount] = [Mount(options, **keywords)]
             return
         if options is not None:
             raise TypeError("give mounts with shared keywords, not an Options")
@@ -627,6 +637,14 @@ class S3Middleware(Mount):
                 stores.setdefault(spec, mount.chain)
             if bulkhead is None:
                 bulkhead = mount.bulkhead
+            elif mount.options.s3_request_bound != bulkhead.limit:
+                # The server's threads are one pool: one bound for them all.
+                raise ValueError(
+                    f"mounts: {prefix} asks for another bound on S3 requests"
+                    f" ({mount.options.s3_request_bound}) than {made[0].prefix}"
+                    f" ({bulkhead.limit}): give max_s3_requests and server_threads"
+                    " once, beside mounts"
+                )
             mount.bulkhead = bulkhead
             made.append(mount)
         prefixes = [mount.prefix for mount in made]
@@ -635,6 +653,67 @@ class S3Middleware(Mount):
         self.mounts = sorted(made, key=lambda mount: len(mount.prefix), reverse=True)
         for mount in made:
             mount.owners = self._owner
+
+    @property
+    def mount(self) -> Mount:
+        """The one mount of a middleware made without ``mounts``; with
+        several, read them in :attr:`mounts`."""
+        if len(self.mounts) != 1:
+            raise AttributeError("mount")  # said by __getattr__, with the prefixes
+        return self.mounts[0]
+
+    # The one mount's, for a middleware of one (the common case).
+
+    @property
+    def options(self) -> Options:
+        return self.mount.options
+
+    @property
+    def prefix(self) -> str:
+        return self.mount.prefix
+
+    @property
+    def key_prefix(self) -> str:
+        return self.mount.key_prefix
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return self.mount.headers
+
+    @property
+    def chain(self) -> StoreChain:
+        return self.mount.chain
+
+    @property
+    def store(self) -> Store:
+        return self.mount.store
+
+    @property
+    def bulkhead(self) -> Bulkhead:
+        return self.mount.bulkhead
+
+    @property
+    def observer(self) -> Observer:
+        return self.mount.observer
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other attribute of the one mount (fallthrough, versions, ...);
+        # also where a property above found several.
+        mounts: list[Mount] | None = self.__dict__.get("mounts")
+        if name.startswith("__") or mounts is None:
+            raise AttributeError(name)
+        if len(mounts) != 1:
+            prefixes = ", ".join(mount.prefix or "/" for mount in mounts)
+            raise AttributeError(
+                f"{name}: this middleware has several mounts ({prefixes}): see .mounts"
+            )
+        return getattr(mounts[0], name)
+
+    def match(self, path_info: str) -> str | None:
+        return self.mount.match(path_info)
+
+    def respond(self, environ: Environ, rest: str) -> Response | None:
+        return self.mount.respond(environ, rest)
 
     def _owner(self, mount: Mount, key: str) -> Mount:
         """The mount whose rules a key of ``mount``'s bucket is read under:

@@ -36,6 +36,11 @@ class Variants:
         self._manifests: dict[str, Kept[dict[str, Encodings]]] = {}
         self._lock = threading.Lock()
 
+    def fresh(self, key_prefix: str) -> bool:
+        """Whether the manifest of ``key_prefix`` is known without asking S3."""
+        kept = self._manifests.get(key_prefix)
+        return kept is not None and kept.fresh()
+
     def of(self, key_prefix: str, key: str, budget: Budget | None) -> Encodings:
         """The Content-Encodings ``key`` has variants in (empty for none)."""
         kept = self._manifests.get(key_prefix)

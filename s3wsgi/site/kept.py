@@ -62,6 +62,10 @@ class Kept(Generic[T]):
         self._lock = threading.Lock()
         self._refreshing = False
 
+    def fresh(self) -> bool:
+        """Whether :meth:`get` answers now without asking S3."""
+        return self._loaded and self._clock() < self._due
+
     def get(self, budget: Budget | None = None) -> T | None:
         now = self._clock()
         if now < self._due:
