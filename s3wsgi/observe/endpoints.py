@@ -26,7 +26,7 @@ from .health import DEFAULT_INTERVAL, Health
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from ..middleware import Mount
+    from ..middleware import Mount, S3Middleware
 
 
 def claimed(path: str, prefix: str) -> bool:
@@ -61,8 +61,9 @@ class Endpoints:
 
     :param app: the WSGI app the mounts are part of; None for a listener of
         the endpoints alone (everything else is 404, and any path will do).
-    :param mounts: the :class:`~s3wsgi.middleware.Mount` instances the
-        health check asks about.
+    :param mounts: the middlewares (or their
+        :class:`~s3wsgi.middleware.Mount` instances) the health check asks
+        about.
     :param metrics_path: where the Prometheus series are, or None. The
         mounts need ``metrics`` on; this imports prometheus-client.
     :param health_path: where the health check is, or None.
@@ -76,13 +77,17 @@ class Endpoints:
         self,
         app: WSGIApplication | None,
         *,
-        mounts: Iterable[Mount] = (),
+        mounts: Iterable[Mount | S3Middleware] = (),
         metrics_path: str | None = None,
         health_path: str | None = None,
         health_interval: float = DEFAULT_INTERVAL,
         registry: CollectorRegistry | None = None,
     ):
-        mounts = list(mounts)
+        # A middleware stands for its mounts.
+        each: list[Mount] = []
+        for given in mounts:
+            each.extend(given.mounts if hasattr(given, "mounts") else [given])
+        mounts = each
         prefixes = [mount.options.prefix for mount in mounts] if app is not None else []
         for label, path in (("metrics_path", metrics_path), ("health_path", health_path)):
             if path is not None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from s3transfer.subscribers import BaseSubscriber
 
@@ -345,7 +345,7 @@ class _Sending:
         self.subscribers: list[BaseSubscriber] = [_Done(self.finished.put)]
         if progress:
             self.subscribers.append(_Progress(progress))
-        self.sources: dict[int, io.BufferedIOBase] = {}  # by id() of the transfer
+        self.sources: dict[int, BinaryIO] = {}  # by id() of the transfer
 
     def phase(self, manager: TransferManager, uploads: Iterable[Upload]) -> None:
         """Send every upload and wait for them; the first failure stops the publish."""
@@ -379,12 +379,12 @@ class _Sending:
             source.close()
 
 
-def _source(upload: Upload) -> io.BufferedIOBase:
+def _source(upload: Upload) -> BinaryIO:
     """What an upload sends: its file, opened as it was read when planned
     (never through a link), or the bytes made in memory."""
     if upload.data is None:
         assert upload.file is not None, "an upload reads a file or holds its bytes"
-        return upload.file.open()
+        return cast(BinaryIO, upload.file.open())
     return io.BytesIO(upload.data)
 
 
