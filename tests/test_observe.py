@@ -261,11 +261,14 @@ def test_the_breaker_state_and_what_it_refused(observed, proxy):
 
 
 def test_requests_the_bound_on_s3_requests_refused_are_counted(observed, proxy):
-    url, _ = observed(faulty(proxy, max_s3_requests=1, server_threads=4, max_attempts=1))
+    url, (mount,) = observed(faulty(proxy, max_s3_requests=1, server_threads=4, max_attempts=1))
     proxy.set("stall")
     holder = threading.Thread(target=fetch, args=(url, "/faulty/index.html"))
     holder.start()  # holds the one S3 turn until its read timeout
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while mount.bulkhead.inside < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the holder has the turn: no guess at how long
+    assert mount.bulkhead.inside == 1
     assert fetch(url, "/faulty/style.css")[0] == 503
     holder.join()
     metrics = Scrape(url)

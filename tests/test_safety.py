@@ -73,7 +73,10 @@ def test_a_hung_s3_leaves_the_host_app_its_threads_and_recovers_in_a_cooldown(
 
     with ThreadPoolExecutor(16) as pool:
         claimed = [pool.submit(fetch, url, f"/docs/page-{n}.html") for n in range(16)]
-        time.sleep(0.05)  # all sixteen are in the server
+        full = time.monotonic() + 5
+        while app.bulkhead.inside < app.bulkhead.limit and time.monotonic() < full:
+            time.sleep(0.01)  # until every S3 turn is held: no guess at how long
+        assert app.bulkhead.inside == app.bulkhead.limit
         status, _, body, host_seconds = fetch(url, "/")
         answers = [future.result() for future in claimed]
     print(f"host route answered in {host_seconds * 1000:.0f} ms while S3 hung")
