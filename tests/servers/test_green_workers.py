@@ -1,0 +1,100 @@
+"""gunicorn's gevent worker: S3 requests wait in greenlets, never the hub.
+
+Every request of a gevent worker runs in a greenlet of one OS thread. A
+call that blocks that thread (the fast store's, in Rust, unless it is run
+on a thread of its own) stalls every other request of the worker, the host
+app's included, until S3 answers or times out. With S3 hung, the host app's
+routes must answer at once, as they do under threads (docs/deployment.rst,
+"gevent and eventlet workers").
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from conftest import Servers
+from faultproxy import FaultProxy
+from sample_site import SITE
+from server_process import Setup
+from traffic import HOST_HOME
+
+HUNG = 8  # S3 requests left hanging, more than one per worker
+READ_TIMEOUT = 6.0  # what a hung S3 request waits before its 504
+FAST = 1.0  # seconds the host app may take while S3 hangs (it takes milliseconds)
+
+
+@pytest.fixture
+def s3_proxy(s3_endpoint):
+    """A fault proxy in front of moto's S3 (tests/faultproxy.py)."""
+    parts = urlsplit(s3_endpoint)
+    with FaultProxy((parts.hostname, parts.port)) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def start_hung_server(site_bucket, s3_endpoint, tmp_path):
+    """``start_server`` of conftest.py, whose servers may log the S3
+    timeouts this test makes (and nothing else)."""
+    servers = Servers(site_bucket, s3_endpoint, tmp_path)
+    yield servers.start
+    for server in servers.started:
+        server.stop()
+        unexpected = [line for line in server.troubles() if not EXPECTED.search(line)]
+        assert not unexpected, server.log()
+
+
+# The line each hung S3 request logs when its read times out.
+EXPECTED = re.compile(r"^ERROR s3wsgi \[\d+\] S3 GetObject .* outcome=timeout ")
+
+
+@pytest.mark.parametrize("store", ["obstore", "boto3"])
+def test_the_host_app_answers_at_once_while_s3_hangs(start_hung_server, s3_proxy, store):
+    server = start_hung_server(
+        Setup("gunicorn", "gevent", preload=False, store=store),
+        S3WSGI_ENDPOINT_URL=s3_proxy.url,
+        S3WSGI_CONNECT_TIMEOUT="1",
+        S3WSGI_READ_TIMEOUT=str(READ_TIMEOUT),
+        S3WSGI_MAX_ATTEMPTS="1",
+        # No manifest to read first: each request asks S3 for its object.
+        S3WSGI_VARIANTS="false",
+        # The breaker stays closed: each hung request is S3's to answer.
+        S3WSGI_BREAKER_FAILURES="100",
+    )
+    assert requests.get(server.url + "/docs/style.css", timeout=30).status_code == 200
+    s3_proxy.set("stall")
+    with concurrent.futures.ThreadPoolExecutor(HUNG) as clients:
+        hung = [
+            clients.submit(
+                requests.get,
+                server.url + f"/docs/style.css?hung={n}",
+                headers={"Connection": "close"},
+                timeout=30,
+            )
+            for n in range(HUNG)
+        ]
+        # Every hung request has reached S3 (the proxy holds its connection).
+        deadline = time.monotonic() + READ_TIMEOUT / 2
+        while s3_proxy.open_connections < HUNG and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert s3_proxy.open_connections >= HUNG
+        took = []
+        for _ in range(10):
+            started = time.monotonic()
+            home = requests.get(server.url + "/", headers={"Connection": "close"}, timeout=30)
+            took.append(time.monotonic() - started)
+            assert home.status_code == 200
+            assert home.content == HOST_HOME
+        assert max(took) < FAST, took
+        answers = [future.result() for future in hung]
+    # Each hung request ends in a clean gateway timeout, no text of the fault.
+    assert [answer.status_code for answer in answers] == [504] * HUNG
+    assert all(b"Traceback" not in answer.content for answer in answers)
+    s3_proxy.set("pass")
+    again = requests.get(server.url + "/docs/style.css", timeout=30)
+    assert again.status_code == 200
+    assert again.content == SITE["style.css"][0]
