@@ -90,6 +90,8 @@ def gunicorn_command(setup: Setup, port: int) -> list[str]:
         command += ["--worker-connections", str(CONNECTIONS)]
     if setup.preload:
         command.append("--preload")
+        if setup.green:
+            command += ["--config", str(HERE / "gevent_preload.conf.py")]
     # gunicorn 27 opens a control socket in $HOME by default: two servers at
     # once would share it, and a test leaves nothing behind.
     command += ["--no-control-socket", "--graceful-timeout", "5"]
