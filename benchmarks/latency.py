@@ -172,7 +172,7 @@ def server_command(setup: str, port: int) -> list[str]:
         return [
             *python, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1", "--blocking-threads", str(THREADS),
-            "--working-dir", here, "latency:application()",
+            "--working-dir", here, "--factory", "latency:application",
         ]  # fmt: skip
     worker = ["--threads", str(THREADS)] if setup == "gthread" else ["-k", "gevent"]
     return [

@@ -11,7 +11,10 @@ routes must answer at once, as they do under threads (docs/deployment.rst,
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -20,8 +23,10 @@ import requests
 from conftest import Servers
 from faultproxy import FaultProxy
 from sample_site import SITE
-from server_process import Setup
+from server_process import HERE, Setup, served_environ
 from traffic import HOST_HOME
+
+from s3wsgi.stores.green import GREEN_CONNECTIONS
 
 HUNG = 8  # S3 requests left hanging, more than one per worker
 READ_TIMEOUT = 6.0  # what a hung S3 request waits before its 504
@@ -98,3 +103,27 @@ def test_the_host_app_answers_at_once_while_s3_hangs(start_hung_server, s3_proxy
     again = requests.get(server.url + "/docs/style.css", timeout=30)
     assert again.status_code == 200
     assert again.content == SITE["style.css"][0]
+
+
+@pytest.mark.parametrize("hub", ["gevent", "eventlet"])
+def test_a_green_process_reads_hung_s3_in_parallel_and_its_hub_runs_on(s3_proxy, site_bucket, hub):
+    """gunicorn 27 has no eventlet worker; a process eventlet patched
+    (another server's) is served the same way as gevent's."""
+    s3_proxy.set("stall")
+    environ = served_environ(site_bucket, s3_proxy.url, "obstore")
+    finished = subprocess.run(
+        [sys.executable, str(HERE / "green_reader.py"), hub, s3_proxy.url, site_bucket],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    seen = json.loads(finished.stdout)
+    assert seen["hub"] == hub
+    # The bound on S3 requests is sized by the connections of a green worker.
+    assert seen["server_concurrency"] == GREEN_CONNECTIONS
+    assert seen["statuses"] == [504] * 8
+    # All at once: one read timeout in all, not one after the other.
+    assert seen["elapsed"] < 2 * 2.0, seen
+    assert seen["longest_stall"] < 0.5, seen
