@@ -4,7 +4,7 @@ when every S3 answer's first byte comes late.
 Usage::
 
     python benchmarks/latency.py            # 10 s per run
-    python benchmarks/latency.py --quick    # 2 s per run (some 10 minutes)
+    python benchmarks/latency.py --quick    # 2 s per run (about 2 minutes)
 
 The S3 stand-in is a small asyncio server answering path-style GetObject
 and HeadObject (``GET /bucket/key``) from memory, each answer held back
