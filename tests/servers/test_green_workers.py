@@ -43,18 +43,28 @@ def s3_proxy(s3_endpoint):
 
 @pytest.fixture
 def start_hung_server(site_bucket, s3_endpoint, tmp_path):
-    """``start_server`` of conftest.py, whose servers may log the S3
-    timeouts this test makes (and nothing else)."""
+    """``start_server`` of conftest.py, whose servers may log the faults
+    a test makes (``expected``), and nothing else."""
     servers = Servers(site_bucket, s3_endpoint, tmp_path)
-    yield servers.start
+    expected = {}
+
+    def start(setup, *, allowed=TIMED_OUT, **environ):
+        server = servers.start(setup, **environ)
+        expected[server] = allowed
+        return server
+
+    yield start
     for server in servers.started:
         server.stop()
-        unexpected = [line for line in server.troubles() if not EXPECTED.search(line)]
+        unexpected = [line for line in server.troubles() if not expected[server].search(line)]
         assert not unexpected, server.log()
 
 
 # The line each hung S3 request logs when its read times out.
-EXPECTED = re.compile(r"^ERROR s3wsgi \[\d+\] S3 GetObject .* outcome=timeout ")
+TIMED_OUT = re.compile(r"^ERROR s3wsgi \[\d+\] S3 GetObject .* outcome=timeout ")
+# What gunicorn logs of an answer that S3 cut short after it began: the
+# server aborts it (shared.Body), with the traceback of the fault.
+ABORTED = re.compile(r"\[ERROR\] Error handling request$|^Traceback \(most recent call last\):$")
 
 
 @pytest.mark.parametrize("store", ["obstore", "boto3"])
@@ -127,3 +137,55 @@ def test_a_green_process_reads_hung_s3_in_parallel_and_its_hub_runs_on(s3_proxy,
     # All at once: one read timeout in all, not one after the other.
     assert seen["elapsed"] < 2 * 2.0, seen
     assert seen["longest_stall"] < 0.5, seen
+
+
+def test_the_host_app_answers_at_once_while_s3_hangs_in_a_body(
+    start_hung_server, s3_proxy, s3_client, site_bucket
+):
+    """The fast store's later chunks are read off the hub too: S3 hanging
+    half-way through a large body stalls that download only."""
+    big = bytes(range(256)) * 8192  # 2 MiB: chunks of 256 KiB after the first
+    s3_client.put_object(Bucket=site_bucket, Key="green/big.bin", Body=big)
+    server = start_hung_server(
+        Setup("gunicorn", "gevent", preload=False, store="obstore"),
+        allowed=ABORTED,
+        S3WSGI_ENDPOINT_URL=s3_proxy.url,
+        S3WSGI_READ_TIMEOUT=str(READ_TIMEOUT),
+        S3WSGI_VARIANTS="false",
+    )
+    whole = requests.get(server.url + "/docs/green/big.bin", timeout=30)
+    assert whole.content == big
+    # Past the first chunk, which is read before the answer starts.
+    s3_proxy.set("stall", after=600_000)
+    downloads = []
+    for _ in range(HUNG):
+        download = requests.get(
+            server.url + "/docs/green/big.bin",
+            headers={"Connection": "close"},
+            stream=True,
+            timeout=30,
+        )
+        assert download.status_code == 200
+        downloads.append(download)
+    holding = {int(download.headers["X-Worker-Pid"]) for download in downloads}
+    # Each download's S3 answer hangs in its body.
+    deadline = time.monotonic() + READ_TIMEOUT / 2
+    while s3_proxy.faults < HUNG and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert s3_proxy.faults == HUNG
+    # The host's page from every worker that holds a hung download.
+    answered_by, took = set(), []
+    for _ in range(100):
+        started = time.monotonic()
+        home = requests.get(server.url + "/", headers={"Connection": "close"}, timeout=30)
+        took.append(time.monotonic() - started)
+        assert home.content == HOST_HOME
+        answered_by.add(int(home.headers["X-Worker-Pid"]))
+        if holding <= answered_by:
+            break
+    assert holding <= answered_by
+    assert max(took) < FAST, took
+    # Each hung download is cut short, never ended as if whole.
+    for download in downloads:
+        with pytest.raises(requests.RequestException), download:
+            download.content  # noqa: B018
