@@ -22,6 +22,7 @@ from typing import Any, cast
 from .site import compile_hashed_pattern
 from .stores.base import Connection
 from .stores.cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL
+from .stores.green import server_concurrency
 from .stores.resilient import Policy
 
 ENVIRON_PREFIX = "S3WSGI_"
@@ -357,7 +358,8 @@ class Options:
         None,
         "requests that may wait on S3 at once per process; one more waits for a turn"
         " while turns come back and the app keeps a thread, else answers 503 (default:"
-        " 3/4 of server_threads, or 3; 0: no bound)",
+        " 3/4 of server_threads, or of a gevent worker's 1,000 connections, or 3; 0: no"
+        " bound)",
         group=SAFETY,
     )
     send_timeout: float = option(
@@ -459,12 +461,19 @@ class Options:
 
         Below the server's threads, so the app always keeps threads of its
         own: three quarters of them, and 3 of waitress's default 4 when the
-        thread count is not known.
+        thread count is not known; in a gevent or eventlet worker, three
+        quarters of its connections (:func:`~s3wsgi.stores.green.server_concurrency`).
         """
         if self.max_s3_requests is not None:
             return self.max_s3_requests or None
-        threads = self.server_threads or 4
+        threads = self._server_concurrency
         return max(1, threads - max(1, threads // 4))
+
+    @property
+    def _server_concurrency(self) -> int:
+        """The requests the server runs at once: its threads, or a green
+        worker's connections, or waitress's default 4."""
+        return self.server_threads or server_concurrency() or 4
 
     @property
     def s3_request_waiters(self) -> int:
@@ -474,7 +483,7 @@ class Options:
         bound = self.s3_request_bound
         if bound is None:
             return 0
-        return max(0, (self.server_threads or 4) - bound - 1)
+        return max(0, self._server_concurrency - bound - 1)
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {

@@ -38,6 +38,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ from obstore.exceptions import NotModifiedError, PreconditionError
 from . import base
 from .boto3_store import BotoStore
 from .faults import Where, fault
+from .green import OffHub
 from .shared import Body, PerProcess, readable_headers
 
 if TYPE_CHECKING:
@@ -131,6 +133,10 @@ class ObstoreStore:
         self._fallback: PerProcess[BotoStore] = PerProcess(self._make_fallback)
         self._boto3: PerProcess[BotoStore] = PerProcess(lambda: BotoStore(bucket, connection))
         self._redirects = _Redirects(_REMEMBERED_REDIRECTS)
+        # Under gevent or eventlet, obstore's calls (and its body's reads)
+        # block in Rust: on threads of their own, as many as S3 requests
+        # may be in flight (the options raise the pool to the bound).
+        self._off_hub = OffHub(connection.max_pool_connections)
 
     def _make_store(self) -> S3Store | ForkedRuntime:
         try:
@@ -279,11 +285,14 @@ class ObstoreStore:
             # back to the pool at once. Copied into bytes, as its stream's
             # chunks are: PEP 3333 wants bytes, not a buffer.
             try:
-                body = Body.whole(bytes(result.bytes()))
+                body = Body.whole(bytes(self._off_hub.call(result.bytes)))
             except Exception as error:  # obstore's errors while reading
                 raise self._error(error, "get_object", request.key) from None
         else:
-            body = Body(result.stream(min_chunk_size=self.chunk_size), _nothing)
+            stream: Iterator[bytes] = result.stream(min_chunk_size=self.chunk_size)
+            if self._off_hub.green:
+                stream = _OffHubChunks(stream, self._off_hub)
+            body = Body(stream, _nothing)
             try:
                 body.prefetch(self.chunk_size)
             except Exception as error:
@@ -296,7 +305,7 @@ class ObstoreStore:
         self, store: S3Store, operation: str, request: base.ObjectRequest, options: GetOptions
     ) -> GetResult:
         try:
-            return obstore.get(store, request.key, options=options)
+            return self._off_hub.call(lambda: obstore.get(store, request.key, options=options))
         except NotModifiedError:
             # S3 answered 304 to this one tag, so it is the object's ETag;
             # obstore hides the rest of S3's 304 headers.
@@ -401,6 +410,27 @@ class _Redirects:
             self._known.move_to_end(key)
             if len(self._known) > self._size:
                 self._known.popitem(last=False)
+
+
+class _OffHubChunks:
+    """A body's chunks, each read on a thread off the hub. Holds the stream
+    only: dropping this drops the stream, which ends its connection."""
+
+    __slots__ = ("_stream", "_off_hub")
+
+    def __init__(self, stream: Iterator[bytes], off_hub: OffHub):
+        self._stream = stream
+        self._off_hub = off_hub
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        # next() with a default: a StopIteration is not carried across threads.
+        chunk: bytes | None = self._off_hub.call(next, self._stream, None)
+        if chunk is None:
+            raise StopIteration
+        return chunk
 
 
 def _nothing() -> None:

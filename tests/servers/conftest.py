@@ -9,7 +9,6 @@ import pytest
 from sample_site import fill_bucket
 from server_process import (
     GUNICORN_SETUPS,
-    THREADS,
     UWSGI_SETUPS,
     ServerProcess,
     Setup,
@@ -46,7 +45,9 @@ class Servers:
         # 503 to a fourth S3 request (docs/safety.rst, tests/test_safety.py):
         # here, where clients count every answer that is not the expected one,
         # that would be a failure that none of these tests is about.
-        threads = str(THREADS if setup.threaded else 1)
+        # A green worker's bound is its connections: a request waiting on
+        # S3 holds a greenlet, not a thread (docs/deployment.rst).
+        threads = str(setup.concurrency)
         environ.setdefault("S3WSGI_SERVER_THREADS", threads)
         environ.setdefault("S3WSGI_MAX_S3_REQUESTS", threads)
         environ = served_environ(self.bucket, self.endpoint, setup.store, **environ)

@@ -22,9 +22,14 @@ from pathlib import Path
 
 import requests
 
+import s3wsgi
+
 HERE = Path(__file__).resolve().parent
 WORKERS = 2
 THREADS = 4
+# A green worker's connections (--worker-connections): the requests it
+# serves at once, each in a greenlet.
+CONNECTIONS = 32
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 
@@ -34,7 +39,8 @@ class Setup:
     """One way to serve the app.
 
     :param server: ``"gunicorn"`` or ``"uwsgi"``.
-    :param workers: gunicorn's worker class (``"sync"``, ``"gthread"``), or
+    :param workers: gunicorn's worker class (``"sync"``, ``"gthread"``,
+        ``"gevent"``: CONNECTIONS greenlets per worker), or
         uWSGI's ``"processes"`` / ``"threads"`` (processes of THREADS threads).
     :param preload: the app is imported in the master, before the fork:
         gunicorn's ``--preload``, uWSGI's default (else ``--lazy-apps``).
@@ -59,6 +65,15 @@ class Setup:
     def threaded(self) -> bool:
         return self.workers in ("gthread", "threads")
 
+    @property
+    def green(self) -> bool:
+        return self.workers == "gevent"
+
+    @property
+    def concurrency(self) -> int:
+        """The requests one worker serves at once."""
+        return CONNECTIONS if self.green else THREADS if self.threaded else 1
+
     def command(self, port: int) -> list[str]:
         if self.server == "gunicorn":
             return gunicorn_command(self, port)
@@ -71,8 +86,12 @@ def gunicorn_command(setup: Setup, port: int) -> list[str]:
     if setup.threaded:
         # Only with gthread: gunicorn turns a sync worker given threads into gthread.
         command += ["--threads", str(THREADS)]
+    if setup.green:
+        command += ["--worker-connections", str(CONNECTIONS)]
     if setup.preload:
         command.append("--preload")
+        if setup.green:
+            command += ["--config", str(HERE / "gevent_preload.conf.py")]
     # gunicorn 27 opens a control socket in $HOME by default: two servers at
     # once would share it, and a test leaves nothing behind.
     command += ["--no-control-socket", "--graceful-timeout", "5"]
@@ -101,7 +120,9 @@ def uwsgi_command(setup: Setup, port: int) -> list[str]:
 
 GUNICORN_SETUPS = [
     Setup("gunicorn", workers, preload, store)
-    for workers in ("sync", "gthread")
+    # gevent: the gunicorn environment of tox.ini installs it; gunicorn 27
+    # has no eventlet worker any more.
+    for workers in ("sync", "gthread", "gevent")
     for preload in (False, True)
     for store in ("boto3", "obstore")
 ]
@@ -136,6 +157,11 @@ def served_environ(bucket: str, endpoint: str, store: str, **extra: str) -> dict
         PYTHONDEVMODE="1",
         # ...where a dependency's DeprecationWarning would only be noise.
         PYTHONWARNINGS="ignore::DeprecationWarning",
+        # The s3wsgi this test run imported, not another one installed: in
+        # a work tree of its own, the servers test its code.
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(s3wsgi.__file__).parent.parent), os.environ.get("PYTHONPATH")])
+        ),
     )
     environ.update(extra)
     return environ
