@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as schema
 from ..check import check_bucket
-from ..options import Options
 from . import serving
-from .errors import Problem, UsageError, in_flags
-from .settings import add_option_flags, option_settings
+from .errors import Problem
+from .settings import add_option_flags, option_settings, required_options
 
 if TYPE_CHECKING:
     from .settings import Commands
@@ -44,14 +43,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         list(schema.command_line_options()),
         also_known=SERVER_SETTINGS + serving.FLAGS,
     )
-    if not given.get("bucket"):
-        raise UsageError(
-            f"the following arguments are required: --bucket (or {schema.environ_name('bucket')})"
-        )
-    try:
-        options = Options(**given)
-    except ValueError as error:
-        raise UsageError(in_flags(str(error))) from None
+    options = required_options(given)
     problem = check_bucket(options)
     if problem:
         raise Problem(problem)

@@ -9,10 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as schema
 from ..check import check_bucket
-from ..options import Options
 from . import server, serving
-from .errors import Problem, UsageError, in_flags
-from .settings import add_option_flags, add_server_flags, option_settings, server_settings
+from .errors import Problem
+from .settings import (
+    add_option_flags,
+    add_server_flags,
+    option_settings,
+    required_options,
+    server_settings,
+)
 
 if TYPE_CHECKING:
     from .settings import Commands
@@ -47,17 +52,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     )
     given.setdefault("prefix", "/")
     given.setdefault("server_threads", settings["threads"])
-    if not given.get("bucket"):
-        raise UsageError(
-            f"the following arguments are required: --bucket (or {schema.environ_name('bucket')})"
-        )
     observed = serving.from_command_line(args, environ)
-    if observed.metrics_path is not None:
+    if observed.metrics_path is not None and given.get("bucket"):
         given["metrics"] = True
-    try:
-        options = Options(**given)  # S3 is not called yet
-    except ValueError as error:
-        raise UsageError(in_flags(str(error))) from None
+    options = required_options(given)
     serving.check(observed, options)
     problem = check_bucket(options)
     if problem:

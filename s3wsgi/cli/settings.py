@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 from .. import options
-from .errors import UsageError
+from .errors import UsageError, in_flags
 
 if TYPE_CHECKING:
     # The ``s3wsgi`` command's subparsers: each command adds its own.
@@ -139,3 +139,16 @@ def option_settings(
         except ValueError as error:
             raise UsageError(str(error)) from None
     return given
+
+
+def required_options(given: Mapping[str, Any]) -> options.Options:
+    """The options a command was given, a bucket among them: a usage error
+    names what is missing or wrong by its flag."""
+    if not given.get("bucket"):
+        raise UsageError(
+            f"the following arguments are required: --bucket (or {options.environ_name('bucket')})"
+        )
+    try:
+        return options.Options(**given)  # S3 is not called yet
+    except ValueError as error:
+        raise UsageError(in_flags(str(error))) from None

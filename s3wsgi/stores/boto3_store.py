@@ -230,41 +230,28 @@ class BotoStore:
         # A HeadObject error has no body to tell S3's from a web page's.
         if kind is None and operation != "head_object" and _not_s3(metadata.get("HTTPHeaders", {})):
             kind = base.ENDPOINT
+        where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
+        if kind is None:  # S3's own answer: what it says of the object
+            if code in base.NOT_FOUND_CODES:
+                return fault(base.NotFound(), **where, status=status, code=code)
+            if code in ("304", "NotModified"):
+                headers = base.forwarded_headers(metadata.get("HTTPHeaders", {}))
+                return base.NotModified(readable_headers(headers, key))
+            if code in ("412", "PreconditionFailed"):
+                return base.PreconditionFailed()
+            if code in ("416", "InvalidRange"):
+                size = str(details.get("ActualObjectSize", ""))
+                return base.RangeNotSatisfiable(int(size) if size.isdigit() else None)
+        failure: base.UpstreamError
         if kind is not None:
-            return fault(
-                base.ConfigurationError(kind),
-                operation=operation,
-                bucket=self.bucket,
-                key=key,
-                status=status,
-                code=code,
-                message=details.get("Message"),
-                s3_request_id=metadata.get("RequestId"),
-            )
-        if code in base.NOT_FOUND_CODES:
-            where: Where = {"operation": operation, "bucket": self.bucket, "key": key}
-            return fault(base.NotFound(), **where, status=status, code=code)
-        if code in ("304", "NotModified"):
-            headers = base.forwarded_headers(metadata.get("HTTPHeaders", {}))
-            return base.NotModified(readable_headers(headers, key))
-        if code in ("412", "PreconditionFailed"):
-            return base.PreconditionFailed()
-        if code in ("416", "InvalidRange"):
-            size = str(details.get("ActualObjectSize", ""))
-            return base.RangeNotSatisfiable(int(size) if size.isdigit() else None)
-        if code in base.THROTTLED_CODES:
+            failure = base.ConfigurationError(kind)
+        elif code in base.THROTTLED_CODES:
             failure = base.UpstreamError(503, retryable=True)
         else:
             failure = base.UpstreamError(502, retryable=isinstance(status, int) and status >= 500)
+        message, request_id = details.get("Message"), metadata.get("RequestId")
         return fault(
-            failure,
-            operation=operation,
-            bucket=self.bucket,
-            key=key,
-            status=status,
-            code=code,
-            message=details.get("Message"),
-            s3_request_id=metadata.get("RequestId"),
+            failure, **where, status=status, code=code, message=message, s3_request_id=request_id
         )
 
 
