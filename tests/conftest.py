@@ -54,6 +54,25 @@ def bucket(s3_client):
 
 
 @pytest.fixture
+def empty_bucket(s3_client):
+    """A fresh bucket holding nothing: its name."""
+    name = f"pub-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def client(s3_endpoint):
+    """A boto3 client made as ``s3wsgi publish`` makes its own, one per test,
+    so that its events are this test's."""
+    from s3wsgi.publish.remote import make_client
+
+    client = make_client(endpoint_url=s3_endpoint, region_name="us-east-1")
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def stored(s3_client, bucket):
     """``stored(key)`` -> the object's bytes, read from S3 directly with boto3."""
 

@@ -122,23 +122,8 @@ class Recorder:
 
 
 @pytest.fixture
-def client(s3_endpoint):
-    """A client of its own per test, so that its events are this test's."""
-    client = make_client(endpoint_url=s3_endpoint, region_name="us-east-1")
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def recorder(client):
     return Recorder(client)
-
-
-@pytest.fixture
-def empty_bucket(s3_client):
-    name = f"pub-{uuid.uuid4().hex[:12]}"
-    s3_client.create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

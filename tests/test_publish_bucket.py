@@ -16,23 +16,8 @@ from boto3.s3.transfer import TransferConfig
 from test_publish import SITE, Recorder, s3wsgi_publish, stored_keys, write_site
 
 from s3wsgi.publish import publish
-from s3wsgi.publish.remote import make_client
 
 OTHER_SITE = {"other/index.html": b"<p>another team's site</p>", "other/app.css": b"p{}"}
-
-
-@pytest.fixture
-def empty_bucket(s3_client):
-    name = f"pub-{uuid.uuid4().hex[:12]}"
-    s3_client.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def client(s3_endpoint):
-    client = make_client(endpoint_url=s3_endpoint, region_name="us-east-1")
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -8,30 +8,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import uuid
 
 import pytest
 from test_publish import SITE, s3wsgi_publish, stored_keys, write_site
 
 from s3wsgi.publish import PublishError, apply, plan_or_fail, publish
 from s3wsgi.publish import plan as plan_module
-from s3wsgi.publish.remote import make_client
 
 SECRET = b"AWS_SECRET_ACCESS_KEY=do-not-publish-me\n" * 20
-
-
-@pytest.fixture
-def empty_bucket(s3_client):
-    name = f"pub-{uuid.uuid4().hex[:12]}"
-    s3_client.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def client(s3_endpoint):
-    client = make_client(endpoint_url=s3_endpoint, region_name="us-east-1")
-    yield client
-    client.close()
 
 
 @pytest.fixture
