@@ -163,3 +163,19 @@ def test_a_bucket_that_cannot_be_created_is_one_clear_line(site, s3_endpoint):
         "InvalidBucketName"
     )
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_bucket_key_is_shown_escaped_never_raw_on_the_terminal(
+    site, s3_endpoint, s3_client, empty_bucket
+):
+    """A key is bucket data: an escape sequence in one must not reach the
+    operator's terminal as one."""
+    hostile = "other/\x1b]0;owned\x07\x1b[31mred.html"
+    s3_client.put_object(Bucket=empty_bucket, Key=hostile, Body=b"x")
+    common = (site, "--bucket", empty_bucket, "--endpoint-url", s3_endpoint, "--delete")
+    assert s3wsgi_publish(*common).returncode == 0
+    for extra in ((), ("--force", "--dry-run")):
+        result = s3wsgi_publish(*common, *extra)
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+        assert repr(hostile) in result.stdout

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from .. import options as schema
 from ..publish import DEFAULT_CACHE_CONTROL, PublishError, Rules, apply, plan_or_fail
-from ..publish.local import Selection
+from ..publish.local import Selection, shown
 from ..publish.remote import make_client
 from .errors import Problem, UsageError
 from .settings import setting
@@ -245,13 +245,13 @@ def _publish(
         return 0
     if args.dry_run:
         for path in result.skipped:  # unchecked names: one line each, whatever they hold
-            print(f"skip {path if path.isprintable() else repr(path)}")
+            print(f"skip {shown(path)}")
         for key in result.uploaded:
-            print(f"upload {key}")
+            print(f"upload {shown(key)}")
         if result.manifest_written:
             print(f"upload {result.manifest_key}")
         for key in result.deleted:
-            print(f"delete {key}")
+            print(f"delete {shown(key)}")
         if result.versions_written:
             print(f"upload {result.versions_key}")
     print(result.summary())

@@ -168,12 +168,12 @@ def scan(
     walk = _Walk(os.path.realpath(given), key_prefix, selection or Selection(), follow_links)
     walk.folder("", None, ())
     if walk.refused:
-        shown = [f"{_shown(path)} ({reason})" for path, reason in sorted(walk.refused)[:10]]
-        more = len(walk.refused) - len(shown)
+        refused = [f"{shown(path)} ({reason})" for path, reason in sorted(walk.refused)[:10]]
+        more = len(walk.refused) - len(refused)
         raise BadFolder(
             f"{given}: nothing was published: {len(walk.refused)} "
             f"{'path' if len(walk.refused) == 1 else 'paths'} cannot be: "
-            + "; ".join(shown)
+            + "; ".join(refused)
             + (f"; and {more} more" if more else "")
         )
     if not walk.files:
@@ -181,9 +181,10 @@ def scan(
     return Folder(sorted(walk.files, key=lambda file: file.path), sorted(walk.skipped))
 
 
-def _shown(path: str) -> str:
-    """A path as an error line can show it: quoted if it holds anything
-    unprintable (a newline, a byte that is not UTF-8)."""
+def shown(path: str) -> str:
+    """A path or a key as a line on the terminal can show it: quoted if it
+    holds anything unprintable (a newline, an escape sequence a bucket
+    writer put in a key, a byte that is not UTF-8)."""
     return path if path.isprintable() else repr(path)
 
 
@@ -267,31 +268,31 @@ class _Walk:
         the root and what is there; None, refused, otherwise."""
         link = os.path.join(self.root, real)
         try:
-            shown = _shown(os.readlink(link))
+            pointed = shown(os.readlink(link))
         except OSError as error:
             self.refused.append((path, f"a symbolic link that cannot be read: {error.strerror}"))
             return None
         if not self.follow:
             self.refused.append(
-                (path, f"a symbolic link to {shown}; --follow-links follows links inside DIR")
+                (path, f"a symbolic link to {pointed}; --follow-links follows links inside DIR")
             )
             return None
         target = os.path.realpath(link)
         if os.path.commonpath([self.root, target]) != self.root:
-            self.refused.append((path, f"a symbolic link to {shown}, outside DIR"))
+            self.refused.append((path, f"a symbolic link to {pointed}, outside DIR"))
             return None
         try:
             status = os.stat(target, follow_symlinks=False)
         except OSError:
-            self.refused.append((path, f"a symbolic link to {shown}, which does not exist"))
+            self.refused.append((path, f"a symbolic link to {pointed}, which does not exist"))
             return None
         if stat.S_ISLNK(status.st_mode):  # realpath gave up: links leading to each other
-            self.refused.append((path, f"a symbolic link to {shown}: a loop of links"))
+            self.refused.append((path, f"a symbolic link to {pointed}: a loop of links"))
             return None
         real = os.path.relpath(target, self.root).replace(os.sep, "/")
         if real != "." and self.selection.skips(real):
             # What is left out is not published under another name either.
-            self.refused.append((path, f"a symbolic link to {shown}, which is left out"))
+            self.refused.append((path, f"a symbolic link to {pointed}, which is left out"))
             return None
         return real, status
 

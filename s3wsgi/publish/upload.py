@@ -26,7 +26,7 @@ from s3transfer.subscribers import BaseSubscriber
 
 from ..site import HASHED_PATTERN, NO_CACHE, manifest, versions
 from . import remote
-from .local import MULTIPART_THRESHOLD, PART_SIZE, Selection
+from .local import MULTIPART_THRESHOLD, PART_SIZE, Selection, shown
 from .plan import SHA256_METADATA, Plan, make_plan, read_versions
 from .rules import DEFAULT_CACHE_CONTROL, Rules
 
@@ -78,13 +78,13 @@ class Result:
         if self.changed_outside:
             lines.append(
                 f"changed outside publish, {'would be ' if self.dry_run else ''}sent again "
-                f"from DIR with their variants: {', '.join(self.changed_outside)}"
+                f"from DIR with their variants: {', '.join(map(shown, self.changed_outside))}"
             )
         if self.kept:
             keys = "key" if len(self.kept) == 1 else "keys"
             lines.append(
                 f"kept {len(self.kept)} {keys} under the prefix that the previous manifest "
-                f"does not name, e.g. {self.kept[0]} (--force deletes them too)"
+                f"does not name, e.g. {shown(self.kept[0])} (--force deletes them too)"
             )
         skipped = f" · skipped {len(self.skipped)}" if self.skipped else ""
         lines.append(
