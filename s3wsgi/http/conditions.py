@@ -101,7 +101,7 @@ def _parse_http_date(value: str) -> datetime | None:
 def parse_range(value: str | None) -> ByteRange | None:
     """One ``bytes=`` range, or None: absent, malformed, or several ranges.
 
-    Several ranges are answered with the whole object (SPEC.md §5), which
+    Several ranges are answered with the whole object (docs/http.rst), which
     RFC 9110 §14.2 allows: a server may ignore Range.
     """
     if not value:
