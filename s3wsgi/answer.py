@@ -64,9 +64,12 @@ class Answers:
             page.headers.append(("Vary", NAVIGATION_VARY))
             return page
         if isinstance(target, Redirect):
-            return responses.redirect(
+            moved = responses.redirect(
                 target.location, self.extra, target.status, cache_control=target.cache_control
             )
+            if target.vary is not None:
+                moved.headers.append(("Vary", target.vary))
+            return moved
         if isinstance(target, Listing):
             return render_listing(
                 environ,

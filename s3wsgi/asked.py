@@ -76,11 +76,12 @@ class Fallback:
 @dataclasses.dataclass(frozen=True)
 class Redirect:
     """A redirect to ``location``, already checked: this host's URL or an
-    allowed one."""
+    allowed one; with ``vary`` where another request has another answer."""
 
     location: str
     status: HTTPStatus = HTTPStatus.MOVED_PERMANENTLY
     cache_control: str | None = None
+    vary: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 from .answer import Answers, cache_control
-from .asked import Asked, Environ, ObjectTarget
+from .asked import Asked, Environ, Fallback, ObjectTarget
 from .bulkhead import Bulkhead
 from .check import BucketProblem, check_bucket
 from .guard import Guard
@@ -156,9 +156,15 @@ class Mount:
             try:
                 return self.answers.answer(asked.environ, target, budget)
             except WebsiteRedirect as redirect:
-                if not isinstance(target, ObjectTarget):
-                    raise
-                moved = self.resolver.website_redirect(target.key, redirect.location, asked.environ)
+                # The key's object or the app's page, which S3 website
+                # hosting would redirect: checked as the bucket's data.
+                assert isinstance(target, (ObjectTarget, Fallback))  # what reads an object
+                moved = self.resolver.website_redirect(
+                    target.key,
+                    redirect.location,
+                    asked.environ,
+                    navigation=isinstance(target, Fallback),
+                )
                 return self.answers.answer(asked.environ, moved, budget)
             except NotFound:
                 target = next(targets)

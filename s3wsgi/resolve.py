@@ -287,11 +287,17 @@ class Resolver:
         rest = wsgi_to_text(environ.get("PATH_INFO", "")[len(self.prefix) + 1 :])
         return rest.partition("/")[0] + "/"
 
-    def website_redirect(self, key: str, target: str, environ: Environ) -> Redirect | Miss:
+    def website_redirect(
+        self, key: str, target: str, environ: Environ, *, navigation: bool = False
+    ) -> Redirect | Miss:
         """301 as S3 website hosting answers an object with a redirect: a path
         is the bucket's (mapped into this mount, so under key_prefix), an
-        absolute URL only to a host in ``redirect_hosts``."""
-        return self._moved(environ, Moved(target, key), root=self.key_prefix)
+        absolute URL only to a host in ``redirect_hosts``. A single-page
+        app's page is a navigation's answer only: its redirect varies too."""
+        moved = self._moved(environ, Moved(target, key), root=self.key_prefix)
+        if navigation:
+            return dataclasses.replace(moved, vary=NAVIGATION_VARY)
+        return moved
 
     def _moved(self, environ: Environ, moved: Moved, root: str = "") -> Redirect | Miss:
         """301 to a redirect's target: a path under the prefix, or an
