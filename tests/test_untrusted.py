@@ -186,6 +186,20 @@ def test_a_missing_spa_fallback_page_is_a_404_not_a_502(make_middleware, serve, 
     assert "spa_fallback 'no-such-app.html' is missing" in caplog.text
 
 
+def test_a_website_redirect_on_the_spa_page_is_followed_not_a_502(
+    make_middleware, serve, s3_client, bucket, caplog
+):
+    put(s3_client, bucket, "shell.html", b"", WebsiteRedirectLocation="/index.html")
+    url = serve(make_middleware(spa_fallback="shell.html"))
+    with caplog.at_level(logging.WARNING, logger="s3wsgi"):
+        answer = get(url, "/docs/users/42", **NAVIGATE)
+    # As for any object of the bucket's: a redirect checked as bucket data.
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == "/docs/index.html"
+    assert answer.headers["Vary"] == "Sec-Fetch-Mode, Accept"  # a navigation's answer
+    assert "Traceback" not in caplog.text
+
+
 def test_an_exception_in_authorize_is_our_own_500_and_leaves_no_state(
     make_middleware, serve, caplog
 ):
