@@ -7,6 +7,7 @@ Each call is one attempt: retries, the deadline and the circuit breaker are
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict, cast, overload
 
@@ -32,6 +33,7 @@ from .faults import Where, fault
 from .shared import Body, PerProcess, parse_s3_time, readable_headers
 
 if TYPE_CHECKING:
+    from botocore.loaders import Loader
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import (
@@ -278,10 +280,20 @@ def _parameters(request: base.ObjectRequest) -> _Conditions:
     return parameters
 
 
+# botocore's reader of its service descriptions, one per process: each new
+# session would parse S3's model again (about 90 ms of a first request,
+# against 15 with the loader shared). It only caches what it read, so
+# threads (and a fork's child) may share it; a race reads a file twice.
+@functools.cache
+def _loader() -> Loader:
+    return cast("Loader", botocore.session.get_session().get_component("data_loader"))
+
+
 def _make_client(connection: base.Connection) -> S3Client:
     # A session per client: boto3's default session is not safe to share
     # between threads while it makes clients.
     core = botocore.session.get_session()
+    core.register_component("data_loader", _loader())
     # The store forwards S3's raw headers and never reads the parsed dates,
     # which cost dateutil another tenth of the CPU.
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
