@@ -18,7 +18,7 @@ Every setup serves ``/s3/<key>`` with a host app's ``/`` beside it, loaded
 by ``wrk -t2 -c64`` (see benchmarks/README.md and docs/deployment.rst):
 
 - nginx ``proxy_pass``, one worker, upstream keep-alive;
-- ``s3wsgi serve`` as it starts by default (32 threads, a bound of 24);
+- ``s3wsgi serve`` as it starts by default (64 threads, a bound of 48);
 - waitress, one process of 64 threads (``server_threads=64``);
 - gunicorn ``gthread``, one worker of 64 threads (``server_threads=64``);
 - gunicorn ``-k gevent``, one worker of 1,000 connections, the default
@@ -35,7 +35,7 @@ size ``s3wsgi serve``'s default: docs/deployment.rst).
 seconds as a run, while one client asks the host app's ``/hello`` every
 20 ms; its p50 and max per setup (``s3wsgi serve``'s is its own 404 for a
 path outside the prefix: it has no host app). Setups: ``s3wsgi serve``,
-waitress and gunicorn gthread of 32 threads with ``server_threads=32``
+waitress and gunicorn gthread of 64 threads with ``server_threads=64``
 (docs/deployment.rst), and gunicorn gevent.
 """
 
@@ -67,7 +67,7 @@ GREEN_CONNECTIONS = 1000  # gunicorn's default --worker-connections
 CACHE_BYTES = 64 * 1024 * 1024
 SETUPS = {
     "nginx": "nginx proxy_pass, 1 worker",
-    "serve": "s3wsgi serve, default (32 threads)",
+    "serve": "s3wsgi serve, default (64 threads)",
     "waitress": "waitress, {t} threads",
     "gthread": "gunicorn gthread, 1 x {t} threads",
     "gevent": "gunicorn gevent, 1 worker, default store",
@@ -309,7 +309,7 @@ def ask(url: str) -> tuple[int, float]:
 FLOOD_SETUPS = ("serve", "waitress", "gthread", "gevent")
 FLOOD_CLIENTS = 32
 FLOOD_LATENCY_MS = 200
-FLOOD_THREADS = 32  # as docs/deployment.rst recommends, and s3wsgi serve's default
+FLOOD_THREADS = 64  # as docs/deployment.rst recommends, and s3wsgi serve's default
 HELLO_EVERY = 0.02
 
 

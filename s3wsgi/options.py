@@ -351,7 +351,7 @@ class Options:
     server_threads: int | None = option(
         None,
         "the server's worker threads per process; sizes max_s3_requests (s3wsgi serve:"
-        " its threads, --threads, 32 by default)",
+        " its threads, --threads, 64 by default)",
         group=SAFETY,
     )
     max_s3_requests: int | None = option(

@@ -1,5 +1,5 @@
 """``s3wsgi serve``'s threads: one setting, ``--threads`` (``--server-threads``,
-``S3WSGI_THREADS``, ``S3WSGI_SERVER_THREADS``), 32 by default, which are
+``S3WSGI_THREADS``, ``S3WSGI_SERVER_THREADS``), 64 by default, which are
 both waitress's threads and the app's ``server_threads``; and ``--server
 granian``, opt-in, over real HTTP to moto's S3."""
 
@@ -27,11 +27,11 @@ def configured(*flags: str, **variables: str):
     return configure(args, variables)
 
 
-def test_serve_runs_32_threads_by_default_and_bounds_s3_requests_to_24():
+def test_serve_runs_64_threads_by_default_and_bounds_s3_requests_to_48():
     options, settings, _ = configured()
-    assert options.server_threads == 32
-    # A quarter kept for the app: 24 in flight, 1,200 objects/s at 20 ms.
-    assert options.s3_request_bound == 24
+    assert options.server_threads == 64
+    # A quarter kept for the app: 48 in flight, 2,400 objects/s at 20 ms.
+    assert options.s3_request_bound == 48
     assert settings["server"] == "waitress"
 
 
@@ -100,12 +100,12 @@ def run():
 
 
 @pytest.mark.real
-def test_serve_starts_its_32_threads_and_answers_on_them(run, bucket, s3_endpoint):
+def test_serve_starts_its_64_threads_and_answers_on_them(run, bucket, s3_endpoint):
     server = run("serve", "--bucket", bucket, "--endpoint-url", s3_endpoint, "--port", "0")
     url = server.wait_for(URL).group(0)
     assert requests.get(f"{url}style.css", timeout=10).content == SITE["style.css"][0]
-    # waitress's 32 workers, its main thread, and a few of the store's.
-    assert _threads(server.process.pid) >= 33
+    # waitress's 64 workers, its main thread, and a few of the store's.
+    assert _threads(server.process.pid) >= 65
     assert server.stop(signal.SIGTERM) == 0
 
 
