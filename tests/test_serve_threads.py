@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sys
+import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -18,6 +21,7 @@ from sample_site import SITE
 from s3wsgi.cli import build_parser
 from s3wsgi.cli.errors import UsageError
 from s3wsgi.cli.serve import configure
+from s3wsgi.cli.server import GRANIAN_KILL_TIMEOUT
 
 URL = re.compile(r"http://127\.0\.0\.1:\d+/")
 
@@ -94,9 +98,11 @@ def run():
     for running in started:
         # SIGTERM first: granian's master stops its worker, which SIGKILL
         # of the master alone would leave running.
-        if running.process.poll() is None:
-            running.stop(signal.SIGTERM)
-        running.close()
+        try:
+            if running.process.poll() is None:
+                running.stop(signal.SIGTERM)
+        finally:
+            running.close()
 
 
 @pytest.mark.real
@@ -132,3 +138,27 @@ def test_serve_under_granian_answers_over_http_and_stops(run, bucket, s3_endpoin
     assert requests.get(f"{url}healthz", timeout=10).status_code == 200
     assert server.stop(signal.SIGTERM) == 0
     assert not [line for line in server.output if "Traceback" in line]
+
+
+@pytest.mark.real
+def test_serve_under_granian_stops_on_sigterm_while_a_client_never_reads(
+    run, bucket, s3_endpoint, s3_client
+):
+    # More than granian and the sockets buffer: its worker's thread stays
+    # in a write to the client, and the worker ignores SIGTERM until killed.
+    s3_client.put_object(Bucket=bucket, Key="stalled.bin", Body=b"\x5a" * (40 << 20))
+    server = run(
+        *("serve", "--server", "granian", "--bucket", bucket),
+        *("--endpoint-url", s3_endpoint, "--port", "0", "--threads", "2"),
+    )
+    url = urlsplit(server.wait_for(URL).group(0))
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.settimeout(30)
+        client.connect((url.hostname, url.port))
+        client.sendall(b"GET /stalled.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200 ")
+        time.sleep(1)  # the worker fills the buffers for the client that reads no more
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM, timeout=GRANIAN_KILL_TIMEOUT + 10) == 0
+        assert time.monotonic() - started < GRANIAN_KILL_TIMEOUT + 5

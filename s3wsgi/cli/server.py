@@ -184,6 +184,9 @@ def run(
     return 0
 
 
+GRANIAN_KILL_TIMEOUT = 5
+
+
 def free_port(host: str) -> int:
     """A port free on ``host`` a moment ago: granian says not which port
     it took for port 0, and the banner must."""
@@ -226,6 +229,9 @@ def run_granian(
         workers=1,
         blocking_threads=threads,
         log_level=LogLevels.warning,
+        # A worker writing to a client that reads no more does not stop
+        # on SIGTERM: granian kills it after this many seconds.
+        workers_kill_timeout=GRANIAN_KILL_TIMEOUT,
     )
     shown = host if ":" not in host else f"[{host}]"
 
