@@ -350,8 +350,8 @@ class Options:
 
     server_threads: int | None = option(
         None,
-        "the server's worker threads per process; sizes max_s3_requests (s3wsgi serve"
-        " sets it from --threads)",
+        "the server's worker threads per process; sizes max_s3_requests (s3wsgi serve:"
+        " its threads, --threads, 64 by default)",
         group=SAFETY,
     )
     max_s3_requests: int | None = option(

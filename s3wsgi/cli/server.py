@@ -7,7 +7,10 @@ from __future__ import annotations
 import errno
 import logging
 import signal
+import socket
+import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from wsgiref.types import WSGIApplication
@@ -179,3 +182,84 @@ def run(
         # response may still pull the trigger.
         wasyncore.close_all(sockets)
     return 0
+
+
+GRANIAN_KILL_TIMEOUT = 5
+
+
+def free_port(host: str) -> int:
+    """A port free on ``host`` a moment ago: granian says not which port
+    it took for port 0, and the banner must."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_granian(
+    make_app: Callable[[], WSGIApplication],
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    banner: Callable[[str], str],
+) -> int:
+    """Serve ``make_app()`` under granian, one worker of ``threads`` Python
+    threads, until SIGINT or SIGTERM; exit status 0.
+
+    The app is made in the worker, after granian forks it: nothing of the
+    master's (obstore's runtime above all) crosses the fork. granian has
+    no ``send_timeout`` of ours: a client that stops reading holds its
+    thread until the connection closes (docs/deployment.rst).
+    """
+    try:
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
+        from granian.server import Server as Granian
+    except ImportError:
+        raise Problem("--server granian needs granian: install s3wsgi's 'granian' extra") from None
+
+    port = port or free_port(host)
+    granian = Granian(
+        "s3wsgi",  # a name only: the target_loader below makes the app
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=1,
+        blocking_threads=threads,
+        log_level=LogLevels.warning,
+        # A worker writing to a client that reads no more does not stop
+        # on SIGTERM: granian kills it after this many seconds.
+        workers_kill_timeout=GRANIAN_KILL_TIMEOUT,
+    )
+    shown = host if ":" not in host else f"[{host}]"
+
+    def load(target: str) -> WSGIApplication:
+        return make_app()
+
+    announcer = threading.Thread(
+        target=_announce, args=(host, port, banner(f"http://{shown}:{port}/")), daemon=True
+    )
+    announcer.start()
+    try:
+        granian.serve(target_loader=load)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise Problem(f"cannot listen on {host}:{port}: {reason}") from None
+    return 0
+
+
+def _announce(host: str, port: int, banner: str, timeout: float = 60.0) -> None:
+    """Print ``banner`` once the port takes connections: granian binds it
+    at once, but listens only once its worker has started, and the banner
+    tells a reader (or a script) that requests will be answered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        print(banner, flush=True)
+        return

@@ -145,6 +145,12 @@ def listen(
             raise Problem(f"cannot listen on {host}:{observed.admin_port}: {reason}") from None
         # As above: types-waitress omits them.
         base = _url(admin.effective_host, admin.effective_port)  # type: ignore[union-attr]
+    return shared_lines(base, observed)
+
+
+def shared_lines(base: str, observed: Observed) -> list[str]:
+    """The lines that say where the endpoints are, at ``base``."""
+    base = base.rstrip("/")
     lines = []
     if observed.metrics_path is not None:
         lines.append(f"s3wsgi: metrics at {base}{observed.metrics_path}")

@@ -18,13 +18,22 @@ if TYPE_CHECKING:
     # The ``s3wsgi`` command's subparsers: each command adds its own.
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-# Settings of the server rather than of the app.
+# Settings of the server rather than of the app. Its threads are the app's
+# ``server_threads`` option (which sizes the bound on S3 requests): one
+# setting, flag ``--threads`` (FLAG_ALIASES).
 SERVER_HELP = {
     "host": "the address to listen on (default: 127.0.0.1)",
     "port": "the port to listen on; 0 picks a free one (default: 8080)",
-    "threads": "waitress worker threads (default: 8); also the app's server_threads",
+    "server": "the WSGI server: waitress, or granian (needs the granian extra) (default: waitress)",
 }
-SERVER_DEFAULTS: dict[str, str | int] = {"host": "127.0.0.1", "port": 8080, "threads": 8}
+SERVER_DEFAULTS: dict[str, str | int] = {"host": "127.0.0.1", "port": 8080, "server": "waitress"}
+SERVERS = ("waitress", "granian")
+
+# An option's flags besides its own, first the one shown: ``--threads``
+# and ``S3WSGI_THREADS`` set ``server_threads``, as they set waitress's
+# threads before the two were one setting.
+FLAG_ALIASES = {"server_threads": "--threads"}
+VARIABLE_ALIASES = {"server_threads": "threads"}
 
 
 class ServerSettings(TypedDict, total=False):
@@ -32,7 +41,7 @@ class ServerSettings(TypedDict, total=False):
 
     host: str
     port: int
-    threads: int
+    server: str
 
 
 def add_option_flags(
@@ -50,13 +59,16 @@ def add_option_flags(
         shown = (defaults or {}).get(name) or options.shown_default(name)
         default = f"; default: {shown}" if shown not in ("none", '""') else ""
         choices = spec.metadata["choices"]
+        flags = [options.flag(name)]
+        if name in FLAG_ALIASES:
+            flags.insert(0, FLAG_ALIASES[name])
         parser.add_argument(
-            options.flag(name),
+            *flags,
             dest=name,
             # Lists of pairs (headers, redirects): the flag repeats.
             action="append" if spec.default == () else "store",
             metavar="|".join(choices) if choices else "VALUE",
-            help=f"{spec.metadata['help']}{default} [{options.environ_name(name)}]",
+            help=f"{spec.metadata['help']}{default} [{' or '.join(variables(name))}]",
         )
 
 
@@ -65,7 +77,7 @@ def add_server_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> N
         parser.add_argument(
             "--" + name,
             dest=name,
-            metavar="VALUE",
+            metavar="|".join(SERVERS) if name == "server" else "VALUE",
             help=f"{SERVER_HELP[name]} [{options.environ_name(name)}]",
         )
 
@@ -75,7 +87,7 @@ def setting(
 ) -> tuple[str | None, str | None]:
     """A flag's text and how the user wrote it, else its variable's, else None."""
     value = getattr(args, name)
-    flag = options.flag(name) if name in options.FIELDS else "--" + name
+    flag = FLAG_ALIASES.get(name) or (options.flag(name) if name in options.FIELDS else "--" + name)
     if isinstance(value, list):
         return "\n".join(value), flag
     if value is not None:
@@ -90,6 +102,7 @@ def variables(name: str) -> list[str]:
     """The ``S3WSGI_*`` variables that set a setting: its own, and its
     aliases' (``S3WSGI_REGION`` for ``region_name``)."""
     names = [name] + [alias for alias, target in options.ALIASES.items() if target == name]
+    names += [VARIABLE_ALIASES[name]] if name in VARIABLE_ALIASES else []
     return [options.environ_name(each) for each in names]
 
 
@@ -103,14 +116,17 @@ def server_settings(
             settings[name] = SERVER_DEFAULTS[name]
         elif name == "host":
             settings[name] = text.strip()
+        elif name == "server":
+            if text.strip() not in SERVERS:
+                raise UsageError(f"{label}: {text!r} is not one of {', '.join(SERVERS)}")
+            settings[name] = text.strip()
         else:
             try:
                 number = options.to_int(label, text)
             except ValueError as error:
                 raise UsageError(str(error)) from None
-            low, high = (0, 65535) if name == "port" else (1, 1024)
-            if not low <= number <= high:
-                raise UsageError(f"{label}: {text!r} is not between {low} and {high}")
+            if not 0 <= number <= 65535:
+                raise UsageError(f"{label}: {text!r} is not between 0 and 65535")
             settings[name] = number
     # Each name is one of SERVER_DEFAULTS's: host text, the others numbers.
     return cast(ServerSettings, settings)

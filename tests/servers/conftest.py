@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sample_site import fill_bucket
 from server_process import (
+    GRANIAN_SETUPS,
     GUNICORN_SETUPS,
     UWSGI_SETUPS,
     ServerProcess,
@@ -79,7 +80,11 @@ def start_server(site_bucket, s3_endpoint, tmp_path):
     servers.stop()
 
 
-@pytest.fixture(scope="module", params=GUNICORN_SETUPS + UWSGI_SETUPS, ids=lambda setup: setup.id)
+@pytest.fixture(
+    scope="module",
+    params=GUNICORN_SETUPS + UWSGI_SETUPS + GRANIAN_SETUPS,
+    ids=lambda setup: setup.id,
+)
 def served(request, site_bucket, s3_endpoint, tmp_path_factory):
     """One server per setup for a whole module's tests, in turn."""
     servers = Servers(site_bucket, s3_endpoint, tmp_path_factory.mktemp("served"))

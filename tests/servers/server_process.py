@@ -77,6 +77,8 @@ class Setup:
     def command(self, port: int) -> list[str]:
         if self.server == "gunicorn":
             return gunicorn_command(self, port)
+        if self.server == "granian":
+            return granian_command(self, port)
         return uwsgi_command(self, port)
 
 
@@ -96,6 +98,15 @@ def gunicorn_command(setup: Setup, port: int) -> list[str]:
     # once would share it, and a test leaves nothing behind.
     command += ["--no-control-socket", "--graceful-timeout", "5"]
     return [*command, "--pythonpath", str(HERE), "served_app:application"]
+
+
+def granian_command(setup: Setup, port: int) -> list[str]:
+    # granian's WSGI workers: processes of THREADS Python threads each, the
+    # app imported in each worker (there is no preload).
+    command = [sys.executable, "-m", "granian", "--interface", "wsgi"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)]
+    command += ["--blocking-threads", str(THREADS), "--log-level", "warning"]
+    return [*command, "--working-dir", str(HERE), "served_app:application"]
 
 
 def uwsgi_command(setup: Setup, port: int) -> list[str]:
@@ -126,6 +137,8 @@ GUNICORN_SETUPS = [
     for preload in (False, True)
     for store in ("boto3", "obstore")
 ]
+# granian (s3wsgi serve --server granian): its workers run THREADS threads.
+GRANIAN_SETUPS = [Setup("granian", "threads", False, store) for store in ("boto3", "obstore")]
 UWSGI_SETUPS = [
     Setup("uwsgi", workers, preload, store)
     for workers in ("processes", "threads")
