@@ -28,7 +28,7 @@ from .http.responses import Response
 from .listing import render as render_listing
 from .objects import ObjectAnswers
 from .options import Options
-from .site import HASHED_PATTERN, IMMUTABLE, VARIANT_SUFFIXES, is_entry_point
+from .site import IMMUTABLE, VARIANT_SUFFIXES, is_entry_point
 from .stores.base import Budget, NotFound, OutOfTime
 
 log = logging.getLogger("s3wsgi")
@@ -144,8 +144,8 @@ def cache_control(options: Options) -> Callable[[str], str | None]:
     # looks hashed (a UUID, a date) may be replaced, and a year-long
     # immutable answer would hide the new bytes from every browser.
     # Files s3wsgi publish hashed carry their own Cache-Control.
-    by_name = options.immutable_hashed or options.hashed_pattern is not None
-    hashed = re.compile(options.hashed_pattern or HASHED_PATTERN) if by_name else None
+    pattern = options.published.hashed_pattern
+    hashed = re.compile(pattern) if pattern is not None else None
 
     def for_key(key: str) -> str | None:
         if hashed is not None and hashed.search(key) and not is_entry_point(key):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, cast
 
-from .options import Options
+from .options import Options, ready_client
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -36,22 +36,23 @@ def check_bucket(options: Options) -> str | None:
     from .stores.boto3_store import client_config
 
     bucket = options.bucket or ""
-    endpoint: str | None = options.endpoint_url or "S3"
-    if options.client is not None:  # the app's own client: its settings
-        client = cast("S3Client", options.client)
+    endpoint: str | None = options.s3.endpoint_url or "S3"
+    given = ready_client(options)
+    if given is not None:  # the app's own client: its settings
+        client = cast("S3Client", given)
         return _said(bucket, client.meta.endpoint_url, _reach(client, bucket, options))
     # The app's own configuration, but quick: a wrong endpoint fails at once.
     connection = dataclasses.replace(
         options.connection,
-        connect_timeout=min(options.connect_timeout, 5.0),
-        read_timeout=min(options.read_timeout, 10.0),
+        connect_timeout=min(options.s3.connect_timeout, 5.0),
+        read_timeout=min(options.s3.read_timeout, 10.0),
     )
     reason: str | None
     try:
         client = boto3.session.Session().client(
             "s3",
-            endpoint_url=options.endpoint_url,
-            region_name=options.region_name,
+            endpoint_url=options.s3.endpoint_url,
+            region_name=options.s3.region_name,
             config=client_config(connection),
         )
     except (BotoCoreError, ValueError) as error:  # e.g. an endpoint that is no URL

@@ -64,11 +64,11 @@ class Guard:
         self.extra = extra
         self.observer = observer
         self.from_memory = from_memory
-        redirects_file = options.redirects_file
+        redirects_file = options.redirects.file
         self.hidden = Hidden(options.hidden, (redirects_file.strip("/"),) if redirects_file else ())
-        self.listing_hidden = [p.strip() for p in options.listing_hidden.split(",") if p.strip()]
+        self.listing_hidden = [p.strip() for p in options.listing.hidden.split(",") if p.strip()]
         self.bulkhead = Bulkhead(options.s3_request_bound, waiters=options.s3_request_waiters)
-        self.attempt_seconds = options.connect_timeout + options.read_timeout
+        self.attempt_seconds = options.s3.connect_timeout + options.s3.read_timeout
 
     def respond(self, environ: Environ, wsgi_path: str, serve: Serve) -> Response | None:
         """The answer to a claimed request (``wsgi_path`` is its path under
@@ -99,10 +99,10 @@ class Guard:
     def _refusal(self, environ: Environ) -> Response | None:
         """The answer for a reader ``authorize`` keeps out or a method not
         served; None for a request that may go on."""
-        authorize = self.options.authorize
+        authorize = self.options.access.authorize
         if authorize is not None:
             try:
-                refused = _refusal(authorize(environ), self.extra, self.options.authorize_vary)
+                refused = _refusal(authorize(environ), self.extra, self.options.access.vary)
             except Exception:
                 # The app's own code failed: its fault, not S3's, and no
                 # reader is let in by an error (RFC 9110 §15.6.1).

@@ -19,7 +19,15 @@ from .http import responses
 from .http.responses import Response
 from .objects import ObjectAnswers
 from .observe.observer import Observer, observer_for
-from .options import STORE_MAKING, Options, environ_name, environ_options
+from .options import (
+    STORE_MAKING,
+    Options,
+    environ_name,
+    environ_options,
+    given_names,
+    is_ready_store,
+    ready_client,
+)
 from .resolve import Resolver
 from .stores.base import Budget, NotFound, Store
 from .stores.events import NO_EVENTS, StoreEvents
@@ -66,9 +74,9 @@ class Mount:
         self.index_document = options.index_document
         self.fallthrough = options.fallthrough
         self.headers = list(options.headers)
-        self.authorize = options.authorize
-        scope = options.cache_scope
-        self.private = scope == "private" or (scope == "auto" and options.authorize is not None)
+        self.authorize = options.access.authorize
+        scope = options.access.scope
+        self.private = scope == "private" or (scope == "auto" and self.authorize is not None)
         if options.check:
             problem = check_bucket(options)
             if problem:
@@ -141,7 +149,7 @@ class Mount:
         try:
             answer = self.guard.respond(environ, rest, self._serve)
             if answer is not None and self.private:
-                responses.make_private(answer, self.options.authorize_vary)
+                responses.make_private(answer, self.options.access.vary)
         finally:
             # Also when the answer failed: the thread's next request starts clean.
             self.observer.end(watched, answer)
@@ -179,8 +187,8 @@ class Mount:
 def _with_environ(keywords: dict[str, Any]) -> dict[str, Any]:
     """The keywords, over the options ``S3WSGI_*`` variables set (as
     ``s3wsgi serve`` and the examples read them): a keyword wins."""
-    given = set(keywords)
-    if not isinstance(keywords.get("store", "auto"), str):
+    given = given_names(keywords)
+    if is_ready_store(keywords.get("store")):
         given.update(STORE_MAKING)  # a ready store knows how to reach S3
     taken = environ_options(os.environ, given=given)
     if taken:
@@ -196,15 +204,16 @@ def _self_owner(mount: Mount, key: str) -> Mount:
 
 def store_for(options: Options, events: StoreEvents = NO_EVENTS) -> StoreChain:
     """The chain of stores a mount with these options reads through."""
+    client = ready_client(options)
     return make_store(
         options.bucket,
         options.connection,
         options.policy,
-        store=options.store,
-        client=options.client,
-        cache_max_bytes=options.cache_max_bytes,
-        cache_ttl=options.cache_ttl,
-        cache_max_object_bytes=options.cache_max_object_bytes,
+        store=options.store if client is None else "boto3",
+        client=client,
+        cache_max_bytes=options.cache.max_bytes,
+        cache_ttl=options.cache.ttl,
+        cache_max_object_bytes=options.cache.max_object_bytes,
         events=events,
     )
 
@@ -374,17 +383,16 @@ class S3Middleware:
 
 def _store_spec(options: Options) -> tuple[object, ...] | None:
     """What makes two mounts' stores the same one, or None for a ready store."""
-    if not isinstance(options.store, str):
+    if is_ready_store(options.store):
         return None
     return (
         options.bucket,
         options.connection,
         options.policy,
-        options.store,
-        id(options.client),
-        options.cache_max_bytes,
-        options.cache_ttl,
-        options.cache_max_object_bytes,
+        options.store if isinstance(options.store, str) else id(options.store),
+        options.cache.max_bytes,
+        options.cache.ttl,
+        options.cache.max_object_bytes,
     )
 
 

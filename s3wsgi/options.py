@@ -1,12 +1,16 @@
 """Every option of s3wsgi, declared once.
 
-:class:`Options` is the one typed, frozen definition: its fields carry the
-type, the default and a line of help, and everything else comes from it:
-the keyword options of :class:`~s3wsgi.S3Middleware` and
-:class:`~s3wsgi.S3App`, their validation (contradictory combinations are
-refused with a clear error), the conversion from text (``.ini`` files,
-``S3WSGI_*`` variables, framework settings, command-line flags), the
-command line's flags and ``--help``, and the options table in the docs.
+:class:`Options` is the one typed, frozen definition: about twenty
+top-level fields, some of them groups (:mod:`s3wsgi.option_groups`:
+``cache=Cache(ttl=60)``), each field carrying its type, its default, a
+line of help and its flat name (``cache_ttl``). Everything else comes from
+it: the keyword options of :class:`~s3wsgi.S3Middleware` and
+:class:`~s3wsgi.S3App` (a group, or its fields by their flat names), their
+validation (contradictory combinations are refused with a clear error,
+naming the flat names), the conversion from text (``.ini`` files,
+``S3WSGI_*`` variables, framework settings, command-line flags: always the
+flat names), the command line's flags and ``--help``, and the options table
+in the docs.
 """
 
 from __future__ import annotations
@@ -16,56 +20,51 @@ import pkgutil
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
-from .site import compile_hashed_pattern
+from .option_groups import (
+    ANSWERS,
+    DEFAULT_SEND_TIMEOUT,
+    GROUPS,
+    S3,
+    S3_STORE,
+    SERVED,
+    Access,
+    Cache,
+    Downloads,
+    Listing,
+    Observe,
+    Published,
+    Redirects,
+    Safety,
+    Versions,
+    option,
+)
+from .site import HASHED_PATTERN, compile_hashed_pattern
 from .stores.base import Connection
-from .stores.cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL
 from .stores.green import server_concurrency
 from .stores.resilient import Policy
 
+__all__ = [
+    "DEFAULT_SEND_TIMEOUT",
+    "S3",
+    "Access",
+    "Cache",
+    "Downloads",
+    "Listing",
+    "Observe",
+    "Options",
+    "Published",
+    "Redirects",
+    "Safety",
+    "Versions",
+]
+
 ENVIRON_PREFIX = "S3WSGI_"
-DEFAULT_SEND_TIMEOUT = 10.0
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
-
-# The groups of the options table, in order.
-SERVED = "What is served"
-ANSWERS = "Answers"
-PUBLISHED = "Published sites"
-HOSTED = "Hosted sites: SPAs, redirects, listings, versions, downloads"
-S3 = "Reaching S3"
-SAFETY = "Safety: S3 trouble stays out of the app"
-CACHE = "Cache"
-OBSERVE = "Observability"
-
-
-def option(
-    default: Any,
-    help: str,
-    *,
-    group: str,
-    flag: str | None = None,
-    choices: tuple[str, ...] | None = None,
-    command_line: bool = True,
-) -> Any:
-    """A field of :class:`Options`.
-
-    :param help: one line for ``--help`` and the docs.
-    :param flag: the command line's flag, when not ``--`` plus the name.
-    :param choices: the only values a text may take.
-    :param command_line: whether ``s3wsgi serve`` offers it.
-    """
-    metadata = {
-        "help": help,
-        "group": group,
-        "flag": flag,
-        "choices": choices,
-        "command_line": command_line,
-    }
-    return field(default=default, metadata=metadata)
 
 
 def to_bool(label: str, value: str) -> bool:
@@ -144,16 +143,18 @@ def to_callable(label: str, value: str) -> Callable[..., Any]:
     return cast("Callable[..., Any]", target)
 
 
-_CONNECTION = Connection()
 _POLICY = Policy()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Options:
     """The options of :class:`~s3wsgi.S3Middleware` and :class:`~s3wsgi.S3App`.
 
-    Give them as keywords to either; this class checks them. Every field is
-    an option of the same name.
+    Give them as keywords to either; this class checks them. A group's
+    fields may be given as a group object (``cache=Cache(ttl=60,
+    max_bytes=2**20)``) or one by one by their flat names (``cache_ttl=60,
+    cache_max_bytes=2**20``), not both; either way they are read grouped
+    (``options.cache.ttl``).
     """
 
     bucket: str | None = option(None, "the bucket to serve (required)", group=SERVED)
@@ -173,6 +174,18 @@ class Options:
         group=SERVED,
         command_line=False,
     )
+    spa_fallback: str | None = option(
+        None,
+        "a key under key_prefix (e.g. index.html) answered 200 for a missing key when"
+        " the request is a page navigation; assets stay 404",
+        group=SERVED,
+    )
+    hidden: str = option(
+        ".*",
+        "names (comma-separated shell patterns) never served nor listed: a path with such"
+        " a segment is 404 (.well-known is served unless named here)",
+        group=SERVED,
+    )
 
     cache_control: str | None = option(
         None, "Cache-Control for objects that carry none, e.g. 'max-age=300'", group=ANSWERS
@@ -184,241 +197,42 @@ class Options:
         group=ANSWERS,
         flag="--header",
     )
-    authorize: Callable[[dict[str, Any]], object] | None = option(
-        None,
-        "callable(environ), or 'package.module:callable': true lets in; false answers 403,"
-        " a path on this site a 302 there (a login page), before S3 is asked",
-        group=ANSWERS,
+
+    access: Access = option(Access(), "who may read, and who may store answers", group="Access")
+    published: Published = option(
+        Published(), "what s3wsgi publish stored beside the objects", group="Published"
     )
-    cache_scope: str = option(
-        "auto",
-        "who may store answers: auto (private when authorize is set), private, or public"
-        " (shared caches may store them even with authorize)",
-        group=ANSWERS,
-        choices=("auto", "private", "public"),
-    )
-    authorize_vary: str = option(
-        "Cookie, Authorization",
-        "the request headers authorize reads, named in Vary on private answers",
-        group=ANSWERS,
+    redirects: Redirects = option(Redirects(), "paths that moved", group="Redirects")
+    listing: Listing = option(Listing(), "listings of folders", group="Listing")
+    versions: Versions = option(Versions(), "versions of a site", group="Versions")
+    downloads: Downloads = option(
+        Downloads(), "large objects sent by a presigned URL", group="Downloads"
     )
 
-    variants: bool = option(
-        True,
-        "answer with the Brotli or gzip variant s3wsgi publish made of an object, as the"
-        " request's Accept-Encoding allows (the folder's manifest lists them)",
-        group=PUBLISHED,
-    )
-    immutable_hashed: bool = option(
-        False,
-        "objects whose name looks content-hashed (hashed_pattern) and that carry no"
-        " Cache-Control get 'public, max-age=31536000, immutable' (pages excepted)",
-        group=PUBLISHED,
-    )
-    hashed_pattern: str | None = option(
-        None,
-        "the regular expression that marks a content-hashed name, for immutable_hashed"
-        " (given: immutable_hashed is on; default: the one s3wsgi publish uses)",
-        group=PUBLISHED,
-    )
-    site_files_ttl: float = option(
-        10.0,
-        "seconds the manifest is used before S3 is asked again: how soon a new publish is seen",
-        group=PUBLISHED,
-    )
-
-    spa_fallback: str | None = option(
-        None,
-        "a key under key_prefix (e.g. index.html) answered 200 for a missing key when"
-        " the request is a page navigation; assets stay 404",
-        group=HOSTED,
-    )
-    redirects: tuple[tuple[str, str], ...] = option(
-        (),
-        "paths that moved, old to new, under the prefix (a dict or pairs; 'old = new'"
-        " per line as text): 301",
-        group=HOSTED,
-        flag="--redirect",
-    )
-    redirects_file: str | None = option(
-        None,
-        "a key under key_prefix holding a JSON object of redirects, old path to new,"
-        " read like the manifest (site_files_ttl)",
-        group=HOSTED,
-    )
-    redirect_hosts: str = option(
-        "",
-        "hosts (comma-separated) an object's S3 website redirect may send clients to;"
-        " a path on this site is always allowed",
-        group=HOSTED,
-    )
-    listing: bool = option(
-        False,
-        "a folder without an index document answers a listing of its entries (HTML, or"
-        " JSON when asked for)",
-        group=HOSTED,
-    )
-    hidden: str = option(
-        ".*",
-        "names (comma-separated shell patterns) never served nor listed: a path with such"
-        " a segment is 404 (.well-known is served unless named here)",
-        group=HOSTED,
-    )
-    listing_hidden: str = option(
-        "",
-        "more names (comma-separated shell patterns) a listing leaves out, though served",
-        group=HOSTED,
-    )
-    listing_page_size: int = option(1000, "entries per listing page, at most 1000", group=HOSTED)
-    versions: bool = option(
-        False,
-        "the first folder of a path names a version or alias (/docs/latest/...), resolved"
-        " from versions.json under key_prefix and version_aliases",
-        group=HOSTED,
-    )
-    version_aliases: tuple[tuple[str, str], ...] = option(
-        (),
-        "aliases to versions that win over versions.json's (a dict or pairs;"
-        " 'latest = v2' per line as text)",
-        group=HOSTED,
-        flag="--version-alias",
-    )
-    default_version: str | None = option(
-        None,
-        "the version or alias /docs/ redirects to (default: versions.json's)",
-        group=HOSTED,
-    )
-    redirect_over_bytes: int | None = option(
-        None,
-        "objects larger than this are answered with a 302 to a presigned S3 URL (the"
-        " client then reads S3 directly; it sees S3's endpoint)",
-        group=HOSTED,
-    )
-    presign_expires: int = option(300, "seconds a presigned URL stays valid", group=HOSTED)
-
-    endpoint_url: str | None = option(
-        _CONNECTION.endpoint_url,
-        "an S3-compatible endpoint, e.g. http://127.0.0.1:9000 for MinIO",
-        group=S3,
-    )
-    region_name: str | None = option(
-        _CONNECTION.region_name,
-        "the bucket's region (else boto3's: AWS_REGION, AWS_DEFAULT_REGION, profile)",
-        group=S3,
-        flag="--region",
-    )
-    addressing_style: str | None = option(
-        _CONNECTION.addressing_style,
-        "bucket addressing: auto, virtual or path (path suits most S3-compatible servers)",
-        group=S3,
-        choices=("auto", "virtual", "path"),
-    )
     store: Any = option(
         "auto",
         "how S3 is read: auto (obstore, the fast store, where it can run, else boto3),"
-        " obstore, boto3, or a ready store object",
-        group=S3,
+        " obstore, boto3, or a ready store object or boto3 S3 client",
+        group=S3_STORE,
         choices=("auto", "obstore", "boto3"),
-    )
-    client: Any = option(
-        None,
-        "a ready boto3 S3 client (implies the boto3 store; its own timeouts apply)",
-        group=S3,
-        command_line=False,
     )
     check: bool = option(
         False,
         "ask S3 once, when the app starts, whether the bucket can be served; refuse to"
         " start (BucketProblem, one sentence on what is wrong) if not",
-        group=S3,
+        group=S3_STORE,
         command_line=False,
     )
-    connect_timeout: float = option(
-        _CONNECTION.connect_timeout, "seconds to wait for a connection to S3", group=S3
-    )
-    read_timeout: float = option(
-        _CONNECTION.read_timeout, "seconds to wait for S3 to answer or send more bytes", group=S3
-    )
-    max_pool_connections: int = option(
-        _CONNECTION.max_pool_connections,
-        "S3 connections kept open per process (raised to max_s3_requests if lower)",
-        group=S3,
-    )
-    chunk_size: int = option(
-        _CONNECTION.chunk_size, "bytes read from S3 at a time while streaming", group=S3
-    )
+    s3: S3 = option(S3(), "how S3 is reached", group="S3")
+    safety: Safety = option(Safety(), "the bound, the retries, the breaker", group="Safety")
+    cache: Cache = option(Cache(), "the in-memory cache", group="Cache")
+    observe: Observe = option(Observe(), "metrics and Server-Timing", group="Observe")
 
-    server_threads: int | None = option(
-        None,
-        "the server's worker threads per process; sizes max_s3_requests (s3wsgi serve:"
-        " its threads, --threads, 64 by default)",
-        group=SAFETY,
-    )
-    max_s3_requests: int | None = option(
-        None,
-        "requests that may wait on S3 at once per process; one more waits for a turn"
-        " while turns come back and the app keeps a thread, else answers 503 (default:"
-        " 3/4 of server_threads, or of a gevent worker's 1,000 connections, or 3; 0: no"
-        " bound)",
-        group=SAFETY,
-    )
-    send_timeout: float = option(
-        DEFAULT_SEND_TIMEOUT,
-        "s3wsgi serve: seconds a client may take none of an answer's bytes before its"
-        " connection is closed, and the thread and S3 turn it holds are freed (elsewhere:"
-        " the server's or proxy's own, see deployment)",
-        group=SAFETY,
-    )
-    deadline: float | None = option(
-        None,
-        f"seconds a request may spend on S3 in all, retries included (default:"
-        f" {_POLICY.deadline:g}, or connect_timeout + read_timeout if that is longer)",
-        group=SAFETY,
-    )
-    max_attempts: int = option(
-        _POLICY.max_attempts, "attempts per S3 request, the first included", group=SAFETY
-    )
-    breaker_failures: int = option(
-        _POLICY.breaker_failures,
-        "client requests in a row that S3 left without an answer (each counts once, whatever"
-        " its attempts) that open the circuit breaker",
-        group=SAFETY,
-    )
-    breaker_cooldown: float = option(
-        _POLICY.breaker_cooldown,
-        "seconds between probes of S3 while the circuit breaker is open, at most 1 (a longer"
-        " one counts as 1): service is back within about that of S3's return",
-        group=SAFETY,
-    )
-
-    cache_max_bytes: int = option(
-        0,
-        "bytes of small objects cached in memory per process; 0 turns the cache off",
-        group=CACHE,
-    )
-    cache_ttl: float = option(
-        DEFAULT_TTL, "seconds a cached object is served without asking S3", group=CACHE
-    )
-    cache_max_object_bytes: int = option(
-        DEFAULT_MAX_OBJECT_BYTES, "larger objects are streamed, never cached", group=CACHE
-    )
-
-    metrics: Any = option(
-        False,
-        "count requests, S3 requests, cache and breaker in Prometheus series (true, or a"
-        " prometheus_client registry; needs the metrics extra; s3wsgi serve: --metrics-path)",
-        group=OBSERVE,
-        command_line=False,
-    )
-    server_timing: bool = option(
-        False,
-        "add Server-Timing to every answer: the time spent on S3, and what the cache did",
-        group=OBSERVE,
-    )
-
-    def __post_init__(self) -> None:
+    def __init__(self, **keywords: Any) -> None:
+        for name, value in _fields_from(keywords).items():
+            object.__setattr__(self, name, value)
         for spec in dataclasses.fields(self):
-            object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
+            object.__setattr__(self, spec.name, _checked_field(spec.name, getattr(self, spec.name)))
         _check_combinations(self)
 
     @classmethod
@@ -429,30 +243,33 @@ class Options:
 
     @property
     def connection(self) -> Connection:
+        """How the store reaches S3: the ``s3`` group, with a pooled
+        connection for each request the bound lets wait on S3."""
+        s3 = self.s3
         return Connection(
-            endpoint_url=self.endpoint_url,
-            region_name=self.region_name,
-            addressing_style=self.addressing_style,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            max_pool_connections=max(self.max_pool_connections, self.s3_request_bound or 0),
-            chunk_size=self.chunk_size,
+            endpoint_url=s3.endpoint_url,
+            region_name=s3.region_name,
+            addressing_style=s3.addressing_style,
+            connect_timeout=s3.connect_timeout,
+            read_timeout=s3.read_timeout,
+            max_pool_connections=max(s3.max_pool_connections, self.s3_request_bound or 0),
+            chunk_size=s3.chunk_size,
         )
 
     @property
     def request_deadline(self) -> float:
         """Seconds a request may spend on S3: at least one whole attempt."""
-        if self.deadline is not None:
-            return self.deadline
-        return max(_POLICY.deadline, self.connect_timeout + self.read_timeout)
+        if self.safety.deadline is not None:
+            return self.safety.deadline
+        return max(_POLICY.deadline, self.s3.connect_timeout + self.s3.read_timeout)
 
     @property
     def policy(self) -> Policy:
         return Policy(
-            max_attempts=self.max_attempts,
+            max_attempts=self.safety.max_attempts,
             deadline=self.request_deadline,
-            breaker_failures=self.breaker_failures,
-            breaker_cooldown=self.breaker_cooldown,
+            breaker_failures=self.safety.breaker_failures,
+            breaker_cooldown=self.safety.breaker_cooldown,
         )
 
     @property
@@ -464,8 +281,8 @@ class Options:
         thread count is not known; in a gevent or eventlet worker, three
         quarters of its connections (:func:`~s3wsgi.stores.green.server_concurrency`).
         """
-        if self.max_s3_requests is not None:
-            return self.max_s3_requests or None
+        if self.safety.max_s3_requests is not None:
+            return self.safety.max_s3_requests or None
         threads = self._server_concurrency
         return max(1, threads - max(1, threads // 4))
 
@@ -473,7 +290,7 @@ class Options:
     def _server_concurrency(self) -> int:
         """The requests the server runs at once: its threads, or a green
         worker's connections, or waitress's default 4."""
-        return self.server_threads or server_concurrency() or 4
+        return self.safety.server_threads or server_concurrency() or 4
 
     @property
     def s3_request_waiters(self) -> int:
@@ -486,10 +303,121 @@ class Options:
         return max(0, self._server_concurrency - bound - 1)
 
 
-FIELDS: dict[str, dataclasses.Field[Any]] = {
-    spec.name: spec for spec in dataclasses.fields(Options)
+@dataclass(frozen=True)
+class Flat:
+    """One option by its flat name, as text settings, variables and flags
+    name it: where its value lives, and how it is given as text.
+
+    :param group: the :class:`Options` field of its group, None for a
+        top-level option.
+    :param attr: its field there (in the group, or in Options).
+    :param merged: it has no field of its own but sets ``attr`` by a rule:
+        ``client`` is given as ``store``, ``immutable_hashed`` turns on
+        ``hashed_pattern`` with s3wsgi publish's pattern.
+    """
+
+    name: str
+    group: str | None
+    attr: str
+    default: Any
+    hint: Any
+    help: str
+    section: str
+    flag: str
+    choices: tuple[str, ...] | None
+    command_line: bool
+    merged: bool = False
+
+
+# Each group's field of Options, by name.
+GROUP_OF: dict[str, type[Any]] = {
+    spec.name: type(spec.default)
+    for spec in dataclasses.fields(Options)
+    if type(spec.default) in GROUPS
 }
-_HINTS = typing.get_type_hints(Options)
+
+
+def _flat(
+    spec: dataclasses.Field[Any], hint: Any, group: str | None, name: str, section: str
+) -> Flat:
+    return Flat(
+        name=name,
+        group=group,
+        attr=spec.name,
+        default=spec.default,
+        hint=hint,
+        help=spec.metadata["help"],
+        section=section,
+        flag=spec.metadata["flag"] or "--" + name.replace("_", "-"),
+        choices=spec.metadata["choices"],
+        command_line=spec.metadata["command_line"],
+    )
+
+
+# The flat names that set another option's field, each just before or
+# after the field it sets.
+_MERGED_BEFORE = {
+    "hashed_pattern": Flat(
+        name="immutable_hashed",
+        group="published",
+        attr="hashed_pattern",
+        default=False,
+        hint=bool,
+        help="true: hashed_pattern is the one s3wsgi publish uses (a hashed_pattern given"
+        " turns immutable answers on by itself)",
+        section=Published.HEADING,
+        flag="--immutable-hashed",
+        choices=None,
+        command_line=True,
+        merged=True,
+    )
+}
+_MERGED_AFTER = {
+    "store": Flat(
+        name="client",
+        group=None,
+        attr="store",
+        default=None,
+        hint=Any,
+        help="a ready boto3 S3 client, the same as store=client: the boto3 store, with the"
+        " client's own timeouts",
+        section=S3_STORE,
+        flag="--client",
+        choices=None,
+        command_line=False,
+        merged=True,
+    )
+}
+
+
+def _flats() -> dict[str, Flat]:
+    """Every option by its flat name, in the order of the docs' table."""
+    flats: dict[str, Flat] = {}
+    hints = typing.get_type_hints(Options)
+    for spec in dataclasses.fields(Options):
+        cls = GROUP_OF.get(spec.name)
+        if cls is None:
+            listed = [_flat(spec, hints[spec.name], None, spec.name, spec.metadata["group"])]
+        else:
+            group_hints = typing.get_type_hints(cls)
+            listed = [
+                _flat(
+                    inner,
+                    group_hints[inner.name],
+                    spec.name,
+                    inner.metadata["flat"] or cls.PREFIX + inner.name,
+                    cls.HEADING,
+                )
+                for inner in dataclasses.fields(cls)
+            ]
+        for each in listed:
+            extra = _MERGED_BEFORE.get(each.attr) if each.group else None
+            after = _MERGED_AFTER.get(each.attr) if not each.group else None
+            flats.update({flat.name: flat for flat in (extra, each, after) if flat is not None})
+    return flats
+
+
+FIELDS: dict[str, Flat] = _flats()
 
 # Other names accepted for an option: the command line's --region.
 ALIASES = {"region": "region_name"}
@@ -504,20 +432,131 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
 }
 
 
-def _kind(name: str) -> type | None:
+def given_names(keywords: Mapping[str, object]) -> set[str]:
+    """The flat names that keywords give: their own, and each of a group
+    given whole (so that no ``S3WSGI_*`` variable adds to a group given)."""
+    names: set[str] = set()
+    for name, value in keywords.items():
+        cls = GROUP_OF.get(name)
+        if cls is not None and isinstance(value, cls):
+            names.update(flat.name for flat in FIELDS.values() if flat.group == name)
+        else:
+            names.add(name)
+    return names
+
+
+def _fields_from(keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """The value of each field of :class:`Options` from the keywords: a
+    group given whole, or its default with the fields its flat names give."""
+    groups: dict[str, Any] = {}
+    flats: dict[str, Any] = {}
+    for name, value in keywords.items():
+        cls = GROUP_OF.get(name)
+        if cls is not None and (isinstance(value, cls) or name not in FIELDS):
+            if not isinstance(value, cls):
+                raise ValueError(f"{name} must be a {cls.__name__}, not {value!r}")
+            groups[name] = value
+        elif name in FIELDS:
+            flats[name] = value
+        else:
+            raise TypeError(f"Options got an unexpected keyword argument {name!r}")
+    for name in flats:
+        group = FIELDS[name].group
+        if group in groups:
+            raise TypeError(
+                f"{group}={type(groups[group]).__name__}(...) and {name} given together:"
+                f" give the group or its flat names, not both"
+            )
+    values: dict[str, Any] = {spec.name: spec.default for spec in dataclasses.fields(Options)}
+    values.update(groups)
+    changes: dict[str, dict[str, Any]] = {}
+    for name, value in flats.items():
+        flat = FIELDS[name]
+        if flat.merged:
+            continue
+        if flat.group is None:
+            values[name] = value
+        else:
+            changes.setdefault(flat.group, {})[flat.attr] = value
+    for group, change in changes.items():
+        values[group] = dataclasses.replace(values[group], **change)
+    # immutable_hashed: s3wsgi publish's pattern, unless one is given.
+    published = values["published"]
+    on = _checked(FIELDS["immutable_hashed"], flats.get("immutable_hashed", False))
+    if on and published.hashed_pattern is None:
+        values["published"] = dataclasses.replace(published, hashed_pattern=HASHED_PATTERN)
+    if flats.get("client") is not None:
+        values["store"] = _with_client(values["store"], flats["client"])
+    return values
+
+
+def _with_client(store: object, client: object) -> object:
+    """``store`` once ``client`` is given: the client, where it can serve."""
+    if not isinstance(store, str):
+        raise ValueError("client does nothing with a ready store: give it to the store")
+    if store == "obstore":
+        raise ValueError("client: a boto3 client needs store='boto3' (or 'auto')")
+    if store not in ("auto", "boto3"):
+        return store  # refused as it is, by its own name
+    if not _is_client(client):
+        raise ValueError(f"client must be a boto3 S3 client: {client!r}")
+    return client
+
+
+def ready_client(options: Options) -> Any:
+    """The boto3 client given as ``store`` (or as ``client``), or None."""
+    store = options.store
+    return None if isinstance(store, str) or is_ready_store(store) else store
+
+
+def is_ready_store(store: object) -> bool:
+    """Whether ``store`` is a store object (not a name, not a client)."""
+    return _is_store(store)
+
+
+def _is_store(store: object) -> bool:
+    return callable(getattr(store, "get", None)) and callable(getattr(store, "head", None))
+
+
+def _is_client(client: object) -> bool:
+    return callable(getattr(client, "get_object", None)) and callable(
+        getattr(client, "head_object", None)
+    )
+
+
+def value(options: Options, name: str) -> Any:
+    """The value of the option of this flat name (a merged one's field's)."""
+    flat = FIELDS[name]
+    holder = options if flat.group is None else getattr(options, flat.group)
+    return getattr(holder, flat.attr)
+
+
+def _checked_field(name: str, given: object) -> object:
+    """A field of :class:`Options`, each value of the type of its option."""
+    if name not in GROUP_OF:
+        return _checked(FIELDS[name], given)
+    changes = {
+        flat.attr: _checked(flat, getattr(given, flat.attr))
+        for flat in FIELDS.values()
+        if flat.group == name and not flat.merged
+    }
+    return dataclasses.replace(cast(Any, given), **changes)
+
+
+def _kind(flat: Flat) -> type | None:
     """The type of an option's text-convertible value (``int`` for
     ``int | None``), or None for the others (headers, callables, objects)."""
-    hint = _HINTS[name]
+    hint = flat.hint
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         arguments = [a for a in typing.get_args(hint) if a is not type(None)]
         hint = arguments[0] if len(arguments) == 1 else None
     return hint if hint in (bool, int, float, str) else None
 
 
-def _checked(spec: dataclasses.Field[Any], value: Any) -> Any:
+def _checked(flat: Flat, value: Any) -> Any:
     """A value of the option's type, else a ValueError naming the option."""
-    name = spec.name
-    if value is None and spec.default is None:
+    name = flat.name
+    if value is None and flat.default is None:
         return None
     if name == "headers":
         return _header_pairs(value)
@@ -527,16 +566,15 @@ def _checked(spec: dataclasses.Field[Any], value: Any) -> Any:
         if not callable(value):
             raise ValueError("authorize must be callable(environ) -> bool | str | Response")
         return value
-    kind = _kind(name)
+    kind = _kind(flat)
     if kind is None:
-        return value  # store and client: checked with the other options
+        return value  # store and metrics: checked with the other options
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ValueError(f"{name} must be {_KIND_WORDS[kind]}, not {value!r}")
-    choices = spec.metadata["choices"]
-    if choices and value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}: not {value!r}")
+    if flat.choices and value not in flat.choices:
+        raise ValueError(f"{name} must be one of {', '.join(flat.choices)}: not {value!r}")
     return value
 
 
@@ -599,28 +637,12 @@ STORE_MAKING = (
 
 
 def _given(options: Options, name: str) -> bool:
-    return bool(getattr(options, name) != FIELDS[name].default)
+    return bool(value(options, name) != FIELDS[name].default)
 
 
 def _check_combinations(options: Options) -> None:
     """Refuse what cannot work, and what would silently do nothing."""
-    store = options.store
-    if not isinstance(store, str):
-        if not callable(getattr(store, "get", None)) or not callable(getattr(store, "head", None)):
-            raise ValueError(f"store must be 'auto', 'obstore', 'boto3' or a store: {store!r}")
-        for name in STORE_MAKING:
-            if _given(options, name):
-                raise ValueError(f"{name} does nothing with a ready store: give it to the store")
-        # What each feature asks of a store (stores.base.ListingStore).
-        for feature, method in (("listing", "list"), ("redirect_over_bytes", "presign")):
-            if _given(options, feature) and not callable(getattr(store, method, None)):
-                raise ValueError(f"{feature} needs a store with a {method}() method")
-    elif store not in FIELDS["store"].metadata["choices"]:
-        raise ValueError(f"store must be 'auto', 'obstore', 'boto3' or a store: {store!r}")
-    elif not options.bucket:
-        raise ValueError("bucket: a bucket name is required")
-    if options.client is not None and store == "obstore":
-        raise ValueError("client: a boto3 client needs store='boto3' (or 'auto')")
+    _check_store(options)
     if not options.prefix.startswith("/"):
         raise ValueError(f"prefix must start with '/': {options.prefix!r}")
     if not options.index_document or "/" in options.index_document:
@@ -629,49 +651,85 @@ def _check_combinations(options: Options) -> None:
         raise ValueError("error_document does nothing with fallthrough: choose one")
     if options.spa_fallback and options.fallthrough:
         raise ValueError("spa_fallback and fallthrough both claim missing keys: choose one")
-    if not 1 <= options.listing_page_size <= 1000:
+    _check_hosted(options)
+    _check_s3(options)
+    metrics = options.observe.metrics
+    if not isinstance(metrics, bool) and not callable(getattr(metrics, "register", None)):
+        raise ValueError(
+            f"metrics must be true, false or a prometheus_client registry: {metrics!r}"
+        )
+    cache = options.cache
+    if cache.max_bytes < 0 or cache.max_object_bytes < 0:
+        raise ValueError("cache_max_bytes and cache_max_object_bytes must not be negative")
+    if not cache.max_bytes:
+        for name in ("cache_ttl", "cache_max_object_bytes"):
+            if _given(options, name):
+                raise ValueError(f"{name} does nothing without cache_max_bytes")
+
+
+def _check_store(options: Options) -> None:
+    store = options.store
+    if isinstance(store, str):
+        if store not in (FIELDS["store"].choices or ()):
+            raise ValueError(f"store must be 'auto', 'obstore', 'boto3' or a store: {store!r}")
+    elif _is_store(store):
+        for name in STORE_MAKING:
+            if name != "client" and _given(options, name):
+                raise ValueError(f"{name} does nothing with a ready store: give it to the store")
+        # What each feature asks of a store (stores.base.ListingStore).
+        for feature, method in (("listing", "list"), ("redirect_over_bytes", "presign")):
+            if _given(options, feature) and not callable(getattr(store, method, None)):
+                raise ValueError(f"{feature} needs a store with a {method}() method")
+        return
+    elif not _is_client(store):
+        raise ValueError(
+            f"store must be 'auto', 'obstore', 'boto3', a store or a boto3 client: {store!r}"
+        )
+    if not options.bucket:
+        raise ValueError("bucket: a bucket name is required")
+
+
+def _check_hosted(options: Options) -> None:
+    if not 1 <= options.listing.page_size <= 1000:
         raise ValueError("listing_page_size must be between 1 and 1000")
-    if options.redirect_over_bytes is not None and options.redirect_over_bytes < 0:
+    downloads = options.downloads
+    if downloads.over_bytes is not None and downloads.over_bytes < 0:
         raise ValueError("redirect_over_bytes must not be negative")
-    if not 1 <= options.presign_expires <= 7 * 24 * 3600:
+    if not 1 <= downloads.expires <= 7 * 24 * 3600:
         raise ValueError("presign_expires must be between 1 second and 7 days (S3's limit)")
-    if not options.versions:
+    if not options.versions.enabled:
         for name in ("version_aliases", "default_version"):
             if _given(options, name):
                 raise ValueError(f"{name} does nothing without versions")
-    for name, value in (
-        ("spa_fallback", options.spa_fallback),
-        ("redirects_file", options.redirects_file),
-    ):
-        if value is not None and (
-            not value.strip("/") or "//" in value or ".." in value.split("/")
-        ):
-            raise ValueError(f"{name} must be a key under key_prefix: {value!r}")
-    if options.chunk_size < 64 * 1024:
+    for name in ("spa_fallback", "redirects_file"):
+        key = value(options, name)
+        if key is not None and (not key.strip("/") or "//" in key or ".." in key.split("/")):
+            raise ValueError(f"{name} must be a key under key_prefix: {key!r}")
+    if options.published.hashed_pattern is not None:
+        compile_hashed_pattern(options.published.hashed_pattern, "hashed_pattern")
+    if options.published.files_ttl < 0:
+        raise ValueError("site_files_ttl must not be negative")
+
+
+def _check_s3(options: Options) -> None:
+    s3, safety = options.s3, options.safety
+    if s3.chunk_size < 64 * 1024:
         raise ValueError("chunk_size must be at least 64 KiB (65536)")
-    if options.hashed_pattern is not None:
-        compile_hashed_pattern(options.hashed_pattern, "hashed_pattern")
-    for name in (
-        "connect_timeout",
-        "read_timeout",
-        "breaker_cooldown",
-        "cache_ttl",
-        "site_files_ttl",
-    ):
-        if getattr(options, name) < 0:
+    for name in ("connect_timeout", "read_timeout", "breaker_cooldown", "cache_ttl"):
+        if value(options, name) < 0:
             raise ValueError(f"{name} must not be negative")
-    if options.send_timeout <= 0:
+    if safety.send_timeout <= 0:
         raise ValueError("send_timeout must be positive")
     for name in ("max_attempts", "breaker_failures", "max_pool_connections"):
-        if getattr(options, name) < 1:
+        if value(options, name) < 1:
             raise ValueError(f"{name} must be at least 1")
-    attempt = options.connect_timeout + options.read_timeout
-    if options.deadline is not None and options.deadline < attempt:
+    attempt = s3.connect_timeout + s3.read_timeout
+    if safety.deadline is not None and safety.deadline < attempt:
         raise ValueError(
-            f"deadline ({options.deadline:g} s) must be at least connect_timeout +"
+            f"deadline ({safety.deadline:g} s) must be at least connect_timeout +"
             f" read_timeout ({attempt:g} s): one whole attempt"
         )
-    threads, bound = options.server_threads, options.max_s3_requests
+    threads, bound = safety.server_threads, safety.max_s3_requests
     if threads is not None and threads < 1:
         raise ValueError("server_threads must be at least 1")
     if bound is not None and bound < 0:
@@ -681,21 +739,11 @@ def _check_combinations(options: Options) -> None:
             f"max_s3_requests ({bound}) must not exceed server_threads ({threads}):"
             " leave the app threads of its own"
         )
-    metrics = options.metrics
-    if not isinstance(metrics, bool) and not callable(getattr(metrics, "register", None)):
-        raise ValueError(
-            f"metrics must be true, false or a prometheus_client registry: {metrics!r}"
-        )
-    if options.cache_max_bytes < 0 or options.cache_max_object_bytes < 0:
-        raise ValueError("cache_max_bytes and cache_max_object_bytes must not be negative")
-    if not options.cache_max_bytes:
-        for name in ("cache_ttl", "cache_max_object_bytes"):
-            if _given(options, name):
-                raise ValueError(f"{name} does nothing without cache_max_bytes")
 
 
 def convert(name: str, value: object, *, label: str | None = None) -> object:
-    """One option's value: text is converted, anything else is kept as it is.
+    """One option's value, by its flat name: text is converted, anything
+    else is kept as it is.
 
     :param label: what the user wrote to set it (e.g. ``S3WSGI_READ_TIMEOUT``
         or ``--read-timeout``), for error messages; the option's name by default.
@@ -706,25 +754,25 @@ def convert(name: str, value: object, *, label: str | None = None) -> object:
         raise ValueError(f"{label}: unknown option (known: {', '.join(FIELDS)})")
     if not isinstance(value, str):
         return value
-    spec = FIELDS[name]
-    if not value.strip() and spec.default is None:
+    flat = FIELDS[name]
+    if not value.strip() and flat.default is None:
         return None
     parse = _PARSERS.get(name)
     if parse is not None:
         return parse(label, value)
-    choices = spec.metadata["choices"]
-    if choices:
-        if value.strip() not in choices:
-            raise ValueError(f"{label}: {value.strip()!r} is not one of {', '.join(choices)}")
+    if flat.choices:
+        if value.strip() not in flat.choices:
+            raise ValueError(f"{label}: {value.strip()!r} is not one of {', '.join(flat.choices)}")
         return value.strip()
-    kind = _kind(name)
+    kind = _kind(flat)
     if kind is None:
         raise ValueError(f"{label}: cannot be given as text")
     return {bool: to_bool, int: to_int, float: to_float, str: to_str}[kind](label, value)
 
 
 def convert_settings(settings: Mapping[str, object]) -> dict[str, Any]:
-    """Keyword options from ``name -> value``: text converted, the rest kept."""
+    """Keyword options from ``name -> value`` (flat names): text converted,
+    the rest kept."""
     return {ALIASES.get(name, name): convert(name, value) for name, value in settings.items()}
 
 
@@ -747,7 +795,7 @@ def environ_options(environ: Mapping[str, str], *, given: Iterable[str] = ()) ->
     skipped = set(given)
     for name, value in environ_settings(environ).items():
         name = ALIASES.get(name, name)
-        if name in FIELDS and name not in skipped and FIELDS[name].metadata["command_line"]:
+        if name in FIELDS and name not in skipped and FIELDS[name].command_line:
             taken[name] = convert(name, str(value), label=environ_name(name))
     return taken
 
@@ -759,7 +807,7 @@ def environ_name(name: str) -> str:
 
 def flag(name: str) -> str:
     """The command line's flag for an option."""
-    return FIELDS[name].metadata["flag"] or "--" + name.replace("_", "-")
+    return FIELDS[name].flag
 
 
 def shown_default(name: str) -> str:
@@ -774,18 +822,39 @@ def shown_default(name: str) -> str:
     return str(default) if default != "" else '""'
 
 
+def keyword(name: str) -> str:
+    """How an option is given as a keyword: ``bucket=`` or, in a group,
+    ``Cache(ttl=)``; a merged one as the field it sets."""
+    flat = FIELDS[name]
+    if flat.group is None:
+        return f"{flat.attr}="
+    return f"{GROUP_OF[flat.group].__name__}({flat.attr}=)"
+
+
 def options_table() -> str:
-    """The reStructuredText table of every option, by group, for the docs."""
+    """The reStructuredText table of every option, by group, for the docs:
+    its flat name, its keyword, its default, its flag and its meaning."""
     rows = []
-    for group in (SERVED, ANSWERS, PUBLISHED, HOSTED, S3, SAFETY, CACHE, OBSERVE):
-        rows.append((f"**{group}**", "", "", ""))
-        for name, spec in FIELDS.items():
-            if spec.metadata["group"] != group:
-                continue
-            where = f"``{flag(name)}``" if spec.metadata["command_line"] else "(Python only)"
-            rows.append((f"``{name}``", f"``{shown_default(name)}``", where, spec.metadata["help"]))
-    header = ("option", "default", "flag", "meaning")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    section = None
+    for name, flat in FIELDS.items():
+        if flat.section != section:
+            section = flat.section
+            heading = ""
+            if flat.group is not None:
+                heading = f"``{flat.group}={GROUP_OF[flat.group].__name__}(...)``"
+            rows.append((f"**{section}**", heading, "", "", ""))
+        where = f"``{flat.flag}``" if flat.command_line else "(Python only)"
+        rows.append(
+            (
+                f"``{name}``",
+                f"``{keyword(name)}``",
+                f"``{shown_default(name)}``",
+                where,
+                flat.help,
+            )
+        )
+    header = ("option (flat name)", "keyword", "default", "flag", "meaning")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     rule = " ".join("=" * width for width in widths)
     lines = [rule, " ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), rule]
     for row in rows:
@@ -796,4 +865,4 @@ def options_table() -> str:
 
 def command_line_options() -> Iterable[str]:
     """The options ``s3wsgi serve`` offers as flags, in the table's order."""
-    return (name for name, spec in FIELDS.items() if spec.metadata["command_line"])
+    return (name for name, flat in FIELDS.items() if flat.command_line)

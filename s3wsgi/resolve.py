@@ -74,25 +74,25 @@ class Resolver:
         self.uncached = uncached
         self.fresh = fresh
         self.owner = owner
-        ttl = options.site_files_ttl
-        self.variants = Variants(uncached, ttl) if options.variants else None
-        redirects_file = options.redirects_file
+        ttl = options.published.files_ttl
+        self.variants = Variants(uncached, ttl) if options.published.variants else None
+        redirects_file = options.redirects.file
         self.redirects = (
             Redirects(
-                options.redirects,
+                options.redirects.paths,
                 uncached,
                 key_prefix + redirects_file.lstrip("/") if redirects_file else None,
                 ttl,
             )
-            if options.redirects or redirects_file
+            if options.redirects.paths or redirects_file
             else None
         )
         self.redirect_hosts = frozenset(
-            host.strip().lower() for host in options.redirect_hosts.split(",") if host.strip()
+            host.strip().lower() for host in options.redirects.hosts.split(",") if host.strip()
         )
         self.versions = (
-            Versions(uncached, key_prefix, ttl, options.version_aliases, options.default_version)
-            if options.versions
+            Versions(uncached, key_prefix, ttl, options.versions.aliases, options.versions.default)
+            if options.versions.enabled
             else None
         )
         self.error_document = (options.error_document or "").lstrip("/") or None
@@ -185,7 +185,7 @@ class Resolver:
         variants; None for a variant's own key, reached only through its file.
         Raises NotFound and WebsiteRedirect as a HeadObject does."""
         key = asked.key
-        limit = self.options.redirect_over_bytes
+        limit = self.options.downloads.over_bytes
         if limit is not None:
             head = self.objects.head(key, budget)
             if head.redirect is not None:
@@ -213,7 +213,7 @@ class Resolver:
         """302 to a GetObject URL S3 answers by itself: the client's range
         and validators then go to S3 directly."""
         # Signed here, not asked of S3 (nor of the cache): no attempt, no breaker.
-        url = self.uncached.presign(key, self.options.presign_expires)
+        url = self.uncached.presign(key, self.options.downloads.expires)
         return Redirect(url, HTTPStatus.FOUND, "private, no-store")
 
     def _missing(self, asked: Asked, budget: Budget) -> Iterator[Target]:
@@ -231,7 +231,7 @@ class Resolver:
             else:
                 yield Redirect(self._location(environ, asked.wsgi_path + "/"))
                 return
-        if asked.folder and self.options.listing:
+        if asked.folder and self.options.listing.enabled:
             listed = self._listing(asked, budget)
             if listed is not None:
                 yield listed
@@ -263,7 +263,7 @@ class Resolver:
             return Miss("a bad page of a listing", HTTPStatus.BAD_REQUEST)
         # Listings are never kept: read past the cache.
         store = self.uncached
-        limit = self.options.listing_page_size
+        limit = self.options.listing.page_size
         try:
             listed = store.list(folder, after=after, limit=limit, budget=budget)
             if not listed.folders and not listed.objects and after is not None and asked.path:

@@ -105,7 +105,7 @@ def test_the_paste_example_reads_the_s3_named_on_pserves_command_line(demo, serv
     # PasteDeploy's global_conf, as here.
     settings = {"s3_endpoint": demo.endpoint}
     main = loadapp(f"config:{STANDALONE_INI}", global_conf=settings)
-    assert isinstance(main, S3App) and main.options.endpoint_url == demo.endpoint
+    assert isinstance(main, S3App) and main.options.s3.endpoint_url == demo.endpoint
     url = serve(main)
     home = requests.get(f"{url}/", timeout=10)
     assert home.status_code == 200 and home.content == demo_file("index.html")
@@ -121,7 +121,7 @@ def test_the_paste_example_reads_the_s3_named_on_pserves_command_line(demo, serv
 
 def test_the_paste_example_reads_aws_itself_without_an_endpoint():
     main = loadapp(f"config:{STANDALONE_INI}")
-    assert main.options.endpoint_url is None
+    assert main.options.s3.endpoint_url is None
 
 
 def test_no_two_examples_share_a_default_port():

@@ -165,7 +165,7 @@ def test_converted_options_configure_the_middleware():
     assert middleware.options.cache_control == "max-age=60"
     assert middleware.headers == [("X-Frame-Options", "DENY")]
     assert middleware.authorize is os.path.isabs
-    assert middleware.options.read_timeout == 30.0
+    assert middleware.options.s3.read_timeout == 30.0
     assert S3App(**config.convert_settings({"bucket": "my-docs"})).prefix == ""
 
 
@@ -193,7 +193,7 @@ def test_the_docs_options_table_is_the_schema():
 
 def test_options_are_frozen_and_checked_once():
     options = Options(bucket="docs", read_timeout=2)
-    assert options.read_timeout == 2.0 and isinstance(options.read_timeout, float)
+    assert options.s3.read_timeout == 2.0 and isinstance(options.s3.read_timeout, float)
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.bucket = "other"  # type: ignore[misc]
     middleware = S3Middleware(lambda environ, start_response: [], options)

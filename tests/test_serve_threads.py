@@ -33,7 +33,7 @@ def configured(*flags: str, **variables: str):
 
 def test_serve_runs_64_threads_by_default_and_bounds_s3_requests_to_48():
     options, settings, _ = configured()
-    assert options.server_threads == 64
+    assert options.safety.server_threads == 64
     # A quarter kept for the app: 48 in flight, 2,400 objects/s at 20 ms.
     assert options.s3_request_bound == 48
     assert settings["server"] == "waitress"
@@ -52,7 +52,7 @@ def test_serve_runs_64_threads_by_default_and_bounds_s3_requests_to_48():
 )
 def test_every_name_of_the_threads_sets_the_one_setting(flags, variables):
     options, _, _ = configured(*flags, **variables)
-    assert options.server_threads == 16
+    assert options.safety.server_threads == 16
     assert options.s3_request_bound == 12
 
 

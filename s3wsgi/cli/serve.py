@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     problem = check_bucket(options)
     if problem:
         raise Problem(problem)
-    threads = options.server_threads or THREADS
+    threads = options.safety.server_threads or THREADS
     if settings["server"] == "granian":
         return server.run_granian(
             lambda: serving.site_app(S3App(options), observed),
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     endpoints = serving.listen(waitress, sockets, app, observed, settings["host"])
     banner = f"s3wsgi: serving bucket {options.bucket!r} on {server.url(waitress)}"
     banner = "\n".join([banner, *endpoints])
-    return server.run(waitress, sockets, banner, send_timeout=options.send_timeout)
+    return server.run(waitress, sockets, banner, send_timeout=options.safety.send_timeout)
 
 
 __all__ = ["add_parser", "check_bucket", "run"]

@@ -55,20 +55,19 @@ def add_option_flags(
     :param defaults: defaults of this command's own, as shown.
     """
     for name in names:
-        spec = options.FIELDS[name]
+        flat = options.FIELDS[name]
         shown = (defaults or {}).get(name) or options.shown_default(name)
         default = f"; default: {shown}" if shown not in ("none", '""') else ""
-        choices = spec.metadata["choices"]
-        flags = [options.flag(name)]
+        flags = [flat.flag]
         if name in FLAG_ALIASES:
             flags.insert(0, FLAG_ALIASES[name])
         parser.add_argument(
             *flags,
             dest=name,
             # Lists of pairs (headers, redirects): the flag repeats.
-            action="append" if spec.default == () else "store",
-            metavar="|".join(choices) if choices else "VALUE",
-            help=f"{spec.metadata['help']}{default} [{' or '.join(variables(name))}]",
+            action="append" if flat.default == () else "store",
+            metavar="|".join(flat.choices) if flat.choices else "VALUE",
+            help=f"{flat.help}{default} [{' or '.join(variables(name))}]",
         )
 
 

@@ -171,7 +171,7 @@ class S3WSGIMiddleware:
     def _private(self, response: HttpResponseBase) -> HttpResponseBase:
         """The app's own refusal, private and never stored, as the core's."""
         patch_cache_control(response, private=True, no_store=True)
-        vary = self.middleware.options.authorize_vary
+        vary = self.middleware.options.access.vary
         patch_vary_headers(response, [name.strip() for name in vary.split(",") if name.strip()])
         return response
 

@@ -111,7 +111,7 @@ def tween_factory(handler: Handler, registry: Registry) -> Handler:
         finally:
             _current.reset(token)
         if call.response is not None:
-            return _private(call.response, middleware.options.authorize_vary)
+            return _private(call.response, middleware.options.access.vary)
         if answer is None:  # fallthrough: the key is missing
             return handler(request)
         return S3Response(

@@ -168,13 +168,13 @@ def observer_for(options: Options) -> Observer:
     makes (:func:`~s3wsgi.stores.factory.make_store`'s ``events``)."""
     label = options.prefix.rstrip("/") or "/"
     metrics = None
-    if options.metrics:
+    if options.observe.metrics:
         try:
             from . import metrics as prometheus
         except ImportError as error:
             raise ImportError(
                 f"metrics need prometheus-client ({error}): install s3wsgi's 'metrics' extra"
             ) from None
-        registry = None if options.metrics is True else options.metrics
+        registry = None if options.observe.metrics is True else options.observe.metrics
         metrics = prometheus.for_mount(label, registry)
-    return Observer(mount=label, metrics=metrics, server_timing=options.server_timing)
+    return Observer(mount=label, metrics=metrics, server_timing=options.observe.server_timing)
