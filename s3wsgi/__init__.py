@@ -5,6 +5,33 @@ from __future__ import annotations
 __version__ = "0.2.0"
 
 from .middleware import S3App, S3Middleware  # noqa: E402
+from .option_groups import (  # noqa: E402
+    S3,
+    Access,
+    Cache,
+    Downloads,
+    Listing,
+    Observe,
+    Published,
+    Redirects,
+    Safety,
+    Versions,
+)
 from .options import Options  # noqa: E402
 
-__all__ = ["Options", "S3App", "S3Middleware", "__version__"]
+__all__ = [
+    "S3",
+    "Access",
+    "Cache",
+    "Downloads",
+    "Listing",
+    "Observe",
+    "Options",
+    "Published",
+    "Redirects",
+    "S3App",
+    "S3Middleware",
+    "Safety",
+    "Versions",
+    "__version__",
+]

@@ -12,7 +12,19 @@ import pytest
 
 from s3wsgi import S3App, S3Middleware
 from s3wsgi import options as config
-from s3wsgi.options import Options
+from s3wsgi.options import (
+    S3,
+    Access,
+    Cache,
+    Downloads,
+    Listing,
+    Observe,
+    Options,
+    Published,
+    Redirects,
+    Safety,
+    Versions,
+)
 
 
 @pytest.mark.parametrize("text", ["true", "True", " yes ", "ON", "1"])
@@ -287,3 +299,215 @@ def test_a_choice_is_given_as_text(name, text):
     assert config.convert(name, text) == text.strip()
     with pytest.raises(ValueError, match=f"^{name}: 'other' is not one of"):
         config.convert(name, "other")
+
+
+# The flags every flat name had before the options were grouped: grouping
+# changes no flag (generated from command_line_options() at that time).
+FLAGS_BEFORE_GROUPS = {
+    "bucket": "--bucket",
+    "prefix": "--prefix",
+    "key_prefix": "--key-prefix",
+    "index_document": "--index-document",
+    "error_document": "--error-document",
+    "cache_control": "--cache-control",
+    "headers": "--header",
+    "authorize": "--authorize",
+    "cache_scope": "--cache-scope",
+    "authorize_vary": "--authorize-vary",
+    "variants": "--variants",
+    "immutable_hashed": "--immutable-hashed",
+    "hashed_pattern": "--hashed-pattern",
+    "site_files_ttl": "--site-files-ttl",
+    "spa_fallback": "--spa-fallback",
+    "redirects": "--redirect",
+    "redirects_file": "--redirects-file",
+    "redirect_hosts": "--redirect-hosts",
+    "listing": "--listing",
+    "hidden": "--hidden",
+    "listing_hidden": "--listing-hidden",
+    "listing_page_size": "--listing-page-size",
+    "versions": "--versions",
+    "version_aliases": "--version-alias",
+    "default_version": "--default-version",
+    "redirect_over_bytes": "--redirect-over-bytes",
+    "presign_expires": "--presign-expires",
+    "endpoint_url": "--endpoint-url",
+    "region_name": "--region",
+    "addressing_style": "--addressing-style",
+    "store": "--store",
+    "connect_timeout": "--connect-timeout",
+    "read_timeout": "--read-timeout",
+    "max_pool_connections": "--max-pool-connections",
+    "chunk_size": "--chunk-size",
+    "server_threads": "--server-threads",
+    "max_s3_requests": "--max-s3-requests",
+    "send_timeout": "--send-timeout",
+    "deadline": "--deadline",
+    "max_attempts": "--max-attempts",
+    "breaker_failures": "--breaker-failures",
+    "breaker_cooldown": "--breaker-cooldown",
+    "cache_max_bytes": "--cache-max-bytes",
+    "cache_ttl": "--cache-ttl",
+    "cache_max_object_bytes": "--cache-max-object-bytes",
+    "server_timing": "--server-timing",
+}
+# Options with no flag: a callable's or an object's, or the app's own.
+PYTHON_ONLY = {"fallthrough", "client", "check", "metrics"}
+
+
+def test_every_flat_name_keeps_its_flag_and_its_variable():
+    flags = {name: config.flag(name) for name in config.command_line_options()}
+    assert flags == FLAGS_BEFORE_GROUPS
+    assert set(config.FIELDS) == set(FLAGS_BEFORE_GROUPS) | PYTHON_ONLY
+    assert config.environ_name("cache_ttl") == "S3WSGI_CACHE_TTL"
+
+
+def test_options_has_about_twenty_top_level_fields():
+    # 10 plain options (bucket ... headers), store and check, and 10 groups:
+    # access, published, redirects, listing, versions, downloads, s3,
+    # safety, cache, observe.
+    assert len(dataclasses.fields(Options)) == 22
+    assert len(config.FIELDS) == 50  # the flat names, as many as before
+
+
+@pytest.mark.parametrize(
+    ("group", "flat"),
+    [
+        ({"cache": Cache(ttl=60, max_bytes=2**20)}, {"cache_ttl": 60, "cache_max_bytes": 2**20}),
+        (
+            {"s3": S3(read_timeout=30, region_name="eu-west-1")},
+            {"read_timeout": 30.0, "region_name": "eu-west-1"},
+        ),
+        ({"safety": Safety(max_attempts=5, deadline=60)}, {"max_attempts": 5, "deadline": 60}),
+        (
+            {"listing": Listing(enabled=True, page_size=5)},
+            {"listing": True, "listing_page_size": 5},
+        ),
+        (
+            {"versions": Versions(enabled=True, aliases={"latest": "v2"}, default="latest")},
+            {"versions": True, "version_aliases": [("latest", "v2")], "default_version": "latest"},
+        ),
+        (
+            {"downloads": Downloads(over_bytes=10**8, expires=60)},
+            {"redirect_over_bytes": 10**8, "presign_expires": 60},
+        ),
+        (
+            {"redirects": Redirects(paths={"/old": "/new"}, file="moved.json", hosts="a.example")},
+            {
+                "redirects": {"/old": "/new"},
+                "redirects_file": "moved.json",
+                "redirect_hosts": "a.example",
+            },
+        ),
+        (
+            {"access": Access(authorize=os.path.isabs, scope="public", vary="Cookie")},
+            {"authorize": os.path.isabs, "cache_scope": "public", "authorize_vary": "Cookie"},
+        ),
+        (
+            {
+                "published": Published(
+                    variants=False, hashed_pattern=r"\.[0-9a-f]{8}\.", files_ttl=2
+                )
+            },
+            {"variants": False, "hashed_pattern": r"\.[0-9a-f]{8}\.", "site_files_ttl": 2},
+        ),
+        ({"observe": Observe(server_timing=True)}, {"server_timing": True}),
+    ],
+)
+def test_a_group_object_and_its_flat_names_give_the_same_options(group, flat):
+    grouped = Options(bucket="b", **group)
+    assert grouped == Options(bucket="b", **flat)
+    assert grouped != Options(bucket="b")
+    # Read back grouped, of the group's class, its values checked and converted.
+    (name,) = group
+    assert type(getattr(grouped, name)) is type(group[name])
+
+
+def test_a_group_and_one_of_its_flat_names_together_are_refused_naming_both():
+    with pytest.raises(TypeError) as raised:
+        Options(bucket="b", cache=Cache(max_bytes=2**20), cache_ttl=60)
+    assert "cache=Cache(...)" in str(raised.value) and "cache_ttl" in str(raised.value)
+    with pytest.raises(TypeError, match=r"published=Published\(\.\.\.\) and immutable_hashed"):
+        Options(bucket="b", published=Published(), immutable_hashed=True)
+
+
+def test_a_group_value_is_checked_by_the_flat_name_the_user_reads_in_the_docs():
+    with pytest.raises(ValueError, match="^read_timeout must be a number, not '15'"):
+        Options(bucket="b", s3=S3(read_timeout="15"))
+    with pytest.raises(ValueError, match="^cache_ttl does nothing without cache_max_bytes"):
+        Options(bucket="b", cache=Cache(ttl=5))
+    with pytest.raises(ValueError, match="^listing_page_size must be between 1 and 1000"):
+        Options(bucket="b", listing=Listing(enabled=True, page_size=0))
+    with pytest.raises(ValueError, match="^cache must be a Cache, not 5"):
+        Options(bucket="b", cache=5)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cache_tll'"):
+        Options(bucket="b", cache_tll=5)
+
+
+def test_a_group_is_read_and_replaced_whole():
+    options = Options(bucket="b", cache_max_bytes=100, cache_ttl=7)
+    assert options.cache == Cache(max_bytes=100, ttl=7.0)
+    assert isinstance(options.cache.ttl, float)
+    moved = dataclasses.replace(options, prefix="/other")
+    assert moved.cache == options.cache and moved.prefix == "/other"
+
+
+def test_flat_names_from_the_environment_land_in_their_group():
+    environ = {
+        "S3WSGI_CACHE_TTL": "60",
+        "S3WSGI_CACHE_MAX_BYTES": "4096",
+        "S3WSGI_REGION": "eu-west-1",
+    }
+    options = Options(bucket="b", **config.environ_options(environ))
+    assert options.cache == Cache(max_bytes=4096, ttl=60.0)
+    assert options.s3.region_name == "eu-west-1"
+
+
+def test_a_group_given_whole_takes_none_of_its_fields_from_the_environment(monkeypatch):
+    monkeypatch.setenv("S3WSGI_CACHE_TTL", "60")
+    monkeypatch.setenv("S3WSGI_LISTING", "yes")
+    middleware = S3Middleware(
+        lambda environ, start_response: [], bucket="b", cache=Cache(max_bytes=4096, ttl=5)
+    )
+    assert middleware.options.cache == Cache(max_bytes=4096, ttl=5.0)
+    assert middleware.options.listing.enabled is True
+
+
+def test_flat_names_from_ini_and_framework_settings_land_in_their_group():
+    from s3wsgi.integrations.paste import app_factory
+
+    ini = app_factory({}, bucket="b", listing="yes", listing_page_size="5", cache_scope="public")
+    assert ini.options.listing == Listing(enabled=True, page_size=5)
+    assert ini.options.access.scope == "public"
+    # Django's S3WSGI dict and Pyramid's s3wsgi.* settings come this way too.
+    settings = Options.from_settings(
+        {"bucket": "b", "versions": "on", "version_aliases": "latest = v2"}
+    )
+    assert settings.versions == Versions(enabled=True, aliases=(("latest", "v2"),))
+
+
+def test_immutable_hashed_is_the_hashed_pattern_s3wsgi_publish_uses():
+    from s3wsgi.site import HASHED_PATTERN
+
+    assert Options(bucket="b").published.hashed_pattern is None
+    assert Options(bucket="b", immutable_hashed=True).published.hashed_pattern == HASHED_PATTERN
+    # A pattern given turns immutable answers on by itself, and wins.
+    for on in (True, False):
+        given = Options(bucket="b", immutable_hashed=on, hashed_pattern="-[0-9]+[.]")
+        assert given.published.hashed_pattern == "-[0-9]+[.]"
+    with pytest.raises(ValueError, match="^immutable_hashed must be true or false"):
+        Options(bucket="b", immutable_hashed="yes")
+
+
+def test_a_boto3_client_is_given_as_store_or_as_client():
+    boto3 = pytest.importorskip("boto3")
+    client = boto3.client("s3", region_name="us-east-1")
+    assert Options(bucket="b", client=client) == Options(bucket="b", store=client)
+    assert Options(bucket="b", client=client, store="boto3").store is client
+    with pytest.raises(ValueError, match="^client must be a boto3 S3 client"):
+        Options(bucket="b", client=object())
+    with pytest.raises(ValueError, match="^store must be 'auto', 'obstore', 'boto3', a store or"):
+        Options(bucket="b", store=object())
+    with pytest.raises(ValueError, match="^bucket: a bucket name is required"):
+        Options(store=client)
+    client.close()
