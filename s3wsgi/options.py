@@ -511,10 +511,6 @@ def ready_client(options: Options) -> Any:
 
 def is_ready_store(store: object) -> bool:
     """Whether ``store`` is a store object (not a name, not a client)."""
-    return _is_store(store)
-
-
-def _is_store(store: object) -> bool:
     return callable(getattr(store, "get", None)) and callable(getattr(store, "head", None))
 
 
@@ -524,7 +520,7 @@ def _is_client(client: object) -> bool:
     )
 
 
-def value(options: Options, name: str) -> Any:
+def flat_value(options: Options, name: str) -> Any:
     """The value of the option of this flat name (a merged one's field's)."""
     flat = FIELDS[name]
     holder = options if flat.group is None else getattr(options, flat.group)
@@ -637,7 +633,7 @@ STORE_MAKING = (
 
 
 def _given(options: Options, name: str) -> bool:
-    return bool(value(options, name) != FIELDS[name].default)
+    return bool(flat_value(options, name) != FIELDS[name].default)
 
 
 def _check_combinations(options: Options) -> None:
@@ -672,7 +668,7 @@ def _check_store(options: Options) -> None:
     if isinstance(store, str):
         if store not in (FIELDS["store"].choices or ()):
             raise ValueError(f"store must be 'auto', 'obstore', 'boto3' or a store: {store!r}")
-    elif _is_store(store):
+    elif is_ready_store(store):
         for name in STORE_MAKING:
             if name != "client" and _given(options, name):
                 raise ValueError(f"{name} does nothing with a ready store: give it to the store")
@@ -702,7 +698,7 @@ def _check_hosted(options: Options) -> None:
             if _given(options, name):
                 raise ValueError(f"{name} does nothing without versions")
     for name in ("spa_fallback", "redirects_file"):
-        key = value(options, name)
+        key = flat_value(options, name)
         if key is not None and (not key.strip("/") or "//" in key or ".." in key.split("/")):
             raise ValueError(f"{name} must be a key under key_prefix: {key!r}")
     if options.published.hashed_pattern is not None:
@@ -716,12 +712,12 @@ def _check_s3(options: Options) -> None:
     if s3.chunk_size < 64 * 1024:
         raise ValueError("chunk_size must be at least 64 KiB (65536)")
     for name in ("connect_timeout", "read_timeout", "breaker_cooldown", "cache_ttl"):
-        if value(options, name) < 0:
+        if flat_value(options, name) < 0:
             raise ValueError(f"{name} must not be negative")
     if safety.send_timeout <= 0:
         raise ValueError("send_timeout must be positive")
     for name in ("max_attempts", "breaker_failures", "max_pool_connections"):
-        if value(options, name) < 1:
+        if flat_value(options, name) < 1:
             raise ValueError(f"{name} must be at least 1")
     attempt = s3.connect_timeout + s3.read_timeout
     if safety.deadline is not None and safety.deadline < attempt:
