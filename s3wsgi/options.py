@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from .option_groups import (
     ANSWERS,
-    DEFAULT_SEND_TIMEOUT,
     GROUPS,
     S3,
     S3_STORE,
@@ -41,25 +40,13 @@ from .option_groups import (
     Versions,
     option,
 )
+
+# s3wsgi serve's, as send_timeout's default.
+from .option_groups import DEFAULT_SEND_TIMEOUT as DEFAULT_SEND_TIMEOUT
 from .site import HASHED_PATTERN, compile_hashed_pattern
 from .stores.base import Connection
 from .stores.green import server_concurrency
 from .stores.resilient import Policy
-
-__all__ = [
-    "DEFAULT_SEND_TIMEOUT",
-    "S3",
-    "Access",
-    "Cache",
-    "Downloads",
-    "Listing",
-    "Observe",
-    "Options",
-    "Published",
-    "Redirects",
-    "Safety",
-    "Versions",
-]
 
 ENVIRON_PREFIX = "S3WSGI_"
 

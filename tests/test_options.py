@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from s3wsgi import S3App, S3Middleware
-from s3wsgi import options as config
-from s3wsgi.options import (
+from s3wsgi import (
     S3,
     Access,
     Cache,
@@ -22,9 +20,12 @@ from s3wsgi.options import (
     Options,
     Published,
     Redirects,
+    S3App,
+    S3Middleware,
     Safety,
     Versions,
 )
+from s3wsgi import options as config
 
 
 @pytest.mark.parametrize("text", ["true", "True", " yes ", "ON", "1"])
