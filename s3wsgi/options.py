@@ -733,6 +733,9 @@ def convert(name: str, value: object, *, label: str | None = None) -> object:
     """
     label = label or name
     name = ALIASES.get(name, name)
+    group = GROUP_OF.get(name)
+    if group is not None and isinstance(value, group):
+        return value  # a group object, in settings that Python writes
     if name not in FIELDS:
         raise ValueError(f"{label}: unknown option (known: {', '.join(FIELDS)})")
     if not isinstance(value, str):

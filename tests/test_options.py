@@ -485,6 +485,11 @@ def test_flat_names_from_ini_and_framework_settings_land_in_their_group():
         {"bucket": "b", "versions": "on", "version_aliases": "latest = v2"}
     )
     assert settings.versions == Versions(enabled=True, aliases=(("latest", "v2"),))
+    # Settings that Python writes (Django's) may hold a group object too.
+    grouped = Options.from_settings({"bucket": "b", "cache": Cache(max_bytes=10)})
+    assert grouped.cache == Cache(max_bytes=10)
+    with pytest.raises(ValueError, match="^cache: unknown option"):
+        Options.from_settings({"bucket": "b", "cache": "10"})
 
 
 def test_immutable_hashed_is_the_hashed_pattern_s3wsgi_publish_uses():
