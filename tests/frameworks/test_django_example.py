@@ -414,7 +414,8 @@ def test_in_the_documented_order_answers_are_exact(docsite, serve, docs_bucket, 
     assert home.headers["Content-Encoding"] == "gzip"
 
 
-def test_empty_and_in_memory_answers_are_plain_responses_gzip_leaves_alone():
+def test_empty_and_in_memory_answers_are_plain_responses_gzip_leaves_alone(docsite):
+    # docsite: Django's settings, which a response needs, are the example's.
     from http import HTTPStatus
 
     from s3wsgi.django import django_response
