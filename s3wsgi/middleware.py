@@ -9,15 +9,16 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from .answer import Answers, cache_control
-from .asked import Asked, Environ, Fallback, ObjectTarget
 from .bulkhead import Bulkhead
 from .check import BucketProblem, check_bucket
-from .guard import Guard
-from .hosted import WebsiteRedirect
 from .http import responses
 from .http.responses import Response
-from .objects import ObjectAnswers
+from .mount.answer import Answers, cache_control
+from .mount.asked import Asked, Environ, Fallback, ObjectTarget
+from .mount.guard import Guard
+from .mount.hosted import WebsiteRedirect
+from .mount.objects import ObjectAnswers
+from .mount.resolve import Resolver
 from .observe.observer import Observer, observer_for
 from .options import (
     STORE_MAKING,
@@ -28,7 +29,6 @@ from .options import (
     is_ready_store,
     ready_client,
 )
-from .resolve import Resolver
 from .stores.base import Budget, NotFound, Store
 from .stores.events import NO_EVENTS, StoreEvents
 from .stores.factory import StoreChain, make_store
@@ -49,9 +49,9 @@ class Mount:
     (:meth:`match`) and their answers (:meth:`respond`), for the WSGI
     middleware below and the framework adapters alike.
 
-    A request is guarded (:class:`~s3wsgi.guard.Guard`), then resolved
-    (:class:`~s3wsgi.resolve.Resolver`) and answered
-    (:class:`~s3wsgi.answer.Answers`) inside its S3 turn and deadline.
+    A request is guarded (:class:`~s3wsgi.mount.guard.Guard`), then resolved
+    (:class:`~s3wsgi.mount.resolve.Resolver`) and answered
+    (:class:`~s3wsgi.mount.answer.Answers`) inside its S3 turn and deadline.
 
     :param options: an :class:`~s3wsgi.options.Options`, or none and the
         options as keywords (``bucket``, ``prefix``, ...): the docs' options

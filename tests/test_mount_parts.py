@@ -9,7 +9,8 @@ import json
 from collections.abc import Iterator
 from wsgiref.util import setup_testing_defaults
 
-from s3wsgi.asked import (
+from s3wsgi.middleware import Mount
+from s3wsgi.mount.asked import (
     NAVIGATION_VARY,
     Asked,
     Fallback,
@@ -21,7 +22,6 @@ from s3wsgi.asked import (
     Target,
     VersionsDocument,
 )
-from s3wsgi.middleware import Mount
 from s3wsgi.site import MANIFEST_NAME, manifest
 from s3wsgi.site.manifest import Entry
 from s3wsgi.stores.base import Budget, Listed, NotFound, ObjectRequest, S3Object

@@ -26,12 +26,12 @@ from dataclasses import replace
 from http import HTTPStatus
 from wsgiref.types import WSGIEnvironment
 
+from ..http import conditions as cond
+from ..http import responses
+from ..http.bodies import Part
+from ..http.responses import Response
+from ..stores import base
 from .hosted import WebsiteRedirect
-from .http import conditions as cond
-from .http import responses
-from .http.bodies import Part
-from .http.responses import Response
-from .stores import base
 
 log = logging.getLogger("s3wsgi")
 

@@ -1,6 +1,6 @@
 """What a request asks of a mount, and what that resolves to: the values
-the guard (:mod:`s3wsgi.guard`), the resolver (:mod:`s3wsgi.resolve`) and
-the answers (:mod:`s3wsgi.answer`) hand each other."""
+the guard (:mod:`.guard`), the resolver (:mod:`.resolve`) and
+the answers (:mod:`.answer`) hand each other."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import dataclasses
 from http import HTTPStatus
 from typing import Any
 
-from .http.paths import redirect_location
-from .site.versions import Document
-from .stores.base import Listing as Listed
+from ..http.paths import redirect_location
+from ..site.versions import Document
+from ..stores.base import Listing as Listed
 
 Environ = dict[str, Any]
 
@@ -54,7 +54,7 @@ def location(environ: Environ, prefix: str, wsgi_path: str) -> str:
     return redirect_location(path, environ.get("QUERY_STRING", ""))
 
 
-# What a request resolves to: a closed set, each answered by s3wsgi.answer.
+# What a request resolves to: a closed set, each answered by .answer.
 
 
 @dataclasses.dataclass(frozen=True)

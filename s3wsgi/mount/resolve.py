@@ -15,6 +15,11 @@ import re
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 
+from ..http.paths import MAX_KEY_BYTES, BadPath, key_for, query_value, text_to_wsgi, wsgi_to_text
+from ..http.targets import BadTarget, Remote, checked
+from ..options import Options
+from ..site import VARIANT_SUFFIXES, VERSIONS_NAME
+from ..stores.base import Budget, ListingStore, NotFound, OutOfTime
 from .asked import (
     NAVIGATION_VARY,
     Asked,
@@ -30,12 +35,7 @@ from .asked import (
     location,
 )
 from .hosted import Moved, Redirects, Versions, WebsiteRedirect, is_navigation
-from .http.paths import MAX_KEY_BYTES, BadPath, key_for, query_value, text_to_wsgi, wsgi_to_text
-from .http.targets import BadTarget, Remote, checked
 from .objects import ObjectAnswers
-from .options import Options
-from .site import VARIANT_SUFFIXES, VERSIONS_NAME
-from .stores.base import Budget, ListingStore, NotFound, OutOfTime
 from .variants import Variants
 
 log = logging.getLogger("s3wsgi")

@@ -1,5 +1,5 @@
-"""Answering what a request resolved to (:mod:`s3wsgi.asked`): objects
-through :class:`~s3wsgi.objects.ObjectAnswers`, the rest built here."""
+"""Answering what a request resolved to (:mod:`.asked`): objects
+through :class:`~.objects.ObjectAnswers`, the rest built here."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import assert_never
 
+from ..http import responses
+from ..http.encodings import choose
+from ..http.responses import Response
+from ..options import Options
+from ..site import IMMUTABLE, VARIANT_SUFFIXES, is_entry_point
+from ..stores.base import Budget, NotFound, OutOfTime
 from .asked import (
     NAVIGATION_VARY,
     Environ,
@@ -22,14 +28,8 @@ from .asked import (
     Target,
     VersionsDocument,
 )
-from .http import responses
-from .http.encodings import choose
-from .http.responses import Response
 from .listing import render as render_listing
 from .objects import ObjectAnswers
-from .options import Options
-from .site import IMMUTABLE, VARIANT_SUFFIXES, is_entry_point
-from .stores.base import Budget, NotFound, OutOfTime
 
 log = logging.getLogger("s3wsgi")
 

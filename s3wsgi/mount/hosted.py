@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from typing import NamedTuple
 from wsgiref.types import WSGIEnvironment
 
-from .http.encodings import weighted
-from .site import VERSIONS_NAME
-from .site import versions as versions_file
-from .site.kept import Kept
-from .stores.base import Budget, Store
+from ..http.encodings import weighted
+from ..site import VERSIONS_NAME
+from ..site import versions as versions_file
+from ..site.kept import Kept
+from ..stores.base import Budget, Store
 
 log = logging.getLogger("s3wsgi")
 

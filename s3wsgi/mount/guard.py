@@ -16,16 +16,16 @@ import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
+from ..bulkhead import Bulkhead
+from ..http import responses
+from ..http.bodies import Watched
+from ..http.paths import BadPath, key_for, wsgi_to_text
+from ..http.responses import Response
+from ..observe.observer import Observer
+from ..options import Options
+from ..stores.base import Budget, OutOfTime, UpstreamError
 from .asked import Asked, Environ, location
-from .bulkhead import Bulkhead
 from .hidden import Hidden
-from .http import responses
-from .http.bodies import Watched
-from .http.paths import BadPath, key_for, wsgi_to_text
-from .http.responses import Response
-from .observe.observer import Observer
-from .options import Options
-from .stores.base import Budget, OutOfTime, UpstreamError
 
 log = logging.getLogger("s3wsgi")
 

@@ -12,11 +12,11 @@ from http import HTTPStatus
 from urllib.parse import quote
 from wsgiref.types import WSGIEnvironment
 
-from .http import responses
-from .http.encodings import weighted
-from .http.responses import Response
-from .site import VARIANT_SUFFIXES
-from .stores.base import Listed, Listing
+from ..http import responses
+from ..http.encodings import weighted
+from ..http.responses import Response
+from ..site import VARIANT_SUFFIXES
+from ..stores.base import Listed, Listing
 
 _STYLE = (
     "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}"

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import threading
 
-from .site import MANIFEST_NAME, manifest
-from .site.kept import Kept
-from .stores.base import Budget, Store
+from ..site import MANIFEST_NAME, manifest
+from ..site.kept import Kept
+from ..stores.base import Budget, Store
 
 Encodings = tuple[str, ...]
 
