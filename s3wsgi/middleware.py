@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -29,7 +30,7 @@ from .options import (
     is_ready_store,
     ready_client,
 )
-from .stores.base import Budget, NotFound, Store
+from .stores.base import Budget, Clock, NotFound, Store
 from .stores.events import NO_EVENTS, StoreEvents
 from .stores.factory import StoreChain, make_store
 
@@ -58,10 +59,18 @@ class Mount:
         table lists them all.
     :param chain: the stores to read through instead of ones made from the
         options (mounts of one middleware share theirs).
+    :param clock: a monotonic clock, in seconds, that the breaker's
+        cool-down, the cache's and the site files' TTLs and the deadline
+        are measured by (a test hands its own; never the bound's waits).
     """
 
     def __init__(
-        self, options: Options | None = None, *, chain: StoreChain | None = None, **keywords: Any
+        self,
+        options: Options | None = None,
+        *,
+        chain: StoreChain | None = None,
+        clock: Clock = time.monotonic,
+        **keywords: Any,
     ):
         if options is None:
             options = Options(**_with_environ(keywords))
@@ -84,9 +93,10 @@ class Mount:
         # Logs S3's faults; metrics and Server-Timing if asked. The stores
         # report to it from the start; a chain another mount made already
         # reports to that mount's, which shares with this one.
-        self.observer = observer_for(options)
+        self.clock = clock
+        self.observer = observer_for(options, clock)
         if chain is None:
-            chain = store_for(options, self.observer)
+            chain = store_for(options, self.observer, clock)
         elif isinstance(chain.events, Observer):
             chain.events.share(self.observer)
             self.observer.breaker_state(chain.resilient.breaker.state)
@@ -108,6 +118,7 @@ class Mount:
             uncached=chain.resilient,
             fresh=chain.fresh,
             owner=self._other_owner,
+            clock=clock,
         )
         self.guard = Guard(
             options,
@@ -202,7 +213,9 @@ def _self_owner(mount: Mount, key: str) -> Mount:
     return mount
 
 
-def store_for(options: Options, events: StoreEvents = NO_EVENTS) -> StoreChain:
+def store_for(
+    options: Options, events: StoreEvents = NO_EVENTS, clock: Clock = time.monotonic
+) -> StoreChain:
     """The chain of stores a mount with these options reads through."""
     client = ready_client(options)
     return make_store(
@@ -215,6 +228,7 @@ def store_for(options: Options, events: StoreEvents = NO_EVENTS) -> StoreChain:
         cache_ttl=options.cache.ttl,
         cache_max_object_bytes=options.cache.max_object_bytes,
         events=events,
+        clock=clock,
     )
 
 
@@ -233,6 +247,8 @@ class S3Middleware:
         here. Mounts of one bucket share one store and its connections, and
         all share the bound on S3 requests (the server's threads are one
         pool). The longest matching prefix answers.
+    :param clock: what TTLs, cool-downs and deadlines are measured by
+        (:class:`Mount`'s ``clock``).
 
     Usage::
 
@@ -251,11 +267,12 @@ class S3Middleware:
         options: Options | None = None,
         *,
         mounts: Mapping[str, Mapping[str, Any] | Options] | None = None,
+        clock: Clock = time.monotonic,
         **keywords: Any,
     ):
         self.app = app
         if mounts is None:
-            self.mounts: list[Mount] = [Mount(options, **keywords)]
+            self.mounts: list[Mount] = [Mount(options, clock=clock, **keywords)]
             return
         if options is not None:
             raise TypeError("give mounts with shared keywords, not an Options")
@@ -271,7 +288,7 @@ class S3Middleware:
                 mount_options = Options(**_with_environ({**keywords, **given, "prefix": prefix}))
             spec = _store_spec(mount_options)
             shared = stores.get(spec) if spec is not None else None
-            mount = Mount(mount_options, chain=shared)
+            mount = Mount(mount_options, chain=shared, clock=clock)
             if spec is not None:
                 stores.setdefault(spec, mount.chain)
             if bulkhead is None:

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from appserver import AppServer
 from faultproxy import FaultProxy
+from manual_clock import ManualClock
 from sample_site import fill_bucket, host_app
 
 # Never reach a real account from the tests, whatever the machine has.
@@ -96,6 +97,12 @@ def proxy(s3_endpoint):
 def store_kind(request):
     """Which store the middleware uses; every test taking it runs on each."""
     return request.param
+
+
+@pytest.fixture
+def clock():
+    """A clock the test moves by hand: ``make_middleware(clock=clock)``."""
+    return ManualClock()
 
 
 @pytest.fixture

@@ -77,15 +77,15 @@ def canned():
 
 
 @pytest.fixture
-def observed(make_middleware, serve, registry):
+def observed(make_middleware, serve, registry, clock):
     """``observed(*mounts_options)`` -> (base URL, [middlewares]): one mount
     per options dict, nested, the first outermost, with /metrics in front;
-    every mount counts in ``registry``."""
+    every mount counts in ``registry`` and measures time by ``clock``."""
 
     def start(*mounts_options):
         app, mounts = None, []
         for options in reversed(mounts_options):
-            options = {"metrics": registry, "variants": False, **options}
+            options = {"metrics": registry, "variants": False, "clock": clock, **options}
             middleware = (
                 make_middleware(**options) if app is None else make_middleware(app, **options)
             )
@@ -209,7 +209,7 @@ def test_every_answer_and_every_s3_request_is_counted_by_mount_kind_and_outcome(
         assert metrics("s3wsgi_bound_refused_total", mount=mount) == 0
 
 
-def test_the_cache_counts_hits_misses_revalidations_evictions_and_its_bytes(observed):
+def test_the_cache_counts_hits_misses_revalidations_evictions_and_its_bytes(observed, clock):
     # Room for one small object only, fresh for half a second.
     url, (docs,) = observed({"cache_max_bytes": 1000, "cache_ttl": 0.5})
     assert fetch(url, "/docs/digits.txt")[0] == 200  # miss: read and kept
@@ -219,7 +219,7 @@ def test_the_cache_counts_hits_misses_revalidations_evictions_and_its_bytes(obse
     assert metrics("s3wsgi_cache_size_bytes", mount="/docs") == docs.store.cached_bytes > 0
     assert fetch(url, "/docs/style.css")[0] == 200  # miss: style.css evicts digits.txt
     assert len(docs.store) == 1 and "style.css" in docs.store
-    time.sleep(0.6)
+    clock.advance(0.6)
     assert fetch(url, "/docs/style.css")[0] == 200  # stale: revalidated (S3's 304)
 
     metrics = Scrape(url)
@@ -235,7 +235,7 @@ def test_the_cache_counts_hits_misses_revalidations_evictions_and_its_bytes(obse
     assert metrics.total(s3, mount="/docs") == 3
 
 
-def test_the_breaker_state_and_what_it_refused(observed, proxy):
+def test_the_breaker_state_and_what_it_refused(observed, proxy, clock):
     url, _ = observed(faulty(proxy, breaker_failures=2, breaker_cooldown=1.0))
     proxy.set("refuse")
     # Two requests without an answer open the breaker, however many attempts
@@ -253,7 +253,7 @@ def test_the_breaker_state_and_what_it_refused(observed, proxy):
     assert metrics.total(s3, mount="/faulty") == MAX_ATTEMPTS + 1
 
     proxy.set("pass")
-    time.sleep(1.1)  # the cool-down: the next request is the breaker's probe
+    clock.advance(1.1)  # the cool-down: the next request is the breaker's probe
     assert fetch(url, "/faulty/style.css")[0] == 200
     metrics = Scrape(url)
     assert metrics("s3wsgi_breaker_state", mount="/faulty") == 0  # closed again

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -24,7 +23,7 @@ def registry():
 
 
 @pytest.fixture
-def checked(make_middleware, proxy, serve, registry):
+def checked(make_middleware, proxy, serve, registry, clock):
     """``checked(interval, **options)`` -> base URL: the bucket under /docs
     through the proxy, /healthz and /metrics in front."""
 
@@ -38,7 +37,7 @@ def checked(make_middleware, proxy, serve, registry):
             "breaker_failures": 100,
             **options,
         }
-        docs = make_middleware(**options)
+        docs = make_middleware(clock=clock, **options)
         app = Endpoints(
             docs,
             mounts=[docs],
@@ -62,14 +61,14 @@ def s3_requests(url: str, **labels) -> float:
     return Scrape(url).total("s3wsgi_s3_requests_total", **labels)
 
 
-def test_without_traffic_one_probe_per_interval(checked):
+def test_without_traffic_one_probe_per_interval(checked, clock):
     url = checked(interval=0.5)
     assert health(url) == (200, "ok: S3 answered a probe\n")
     assert s3_requests(url, operation="head", outcome="ok") == 1  # HeadObject index.html
     status, text = health(url)
     assert status == 200 and text.startswith("ok: S3 answered ")
     assert s3_requests(url) == 1
-    time.sleep(0.6)
+    clock.advance(0.6)
     assert health(url) == (200, "ok: S3 answered a probe\n")
     assert s3_requests(url) == 2
 
@@ -85,7 +84,7 @@ def test_traffic_proves_health_without_a_probe(checked):
     assert s3_requests(url, operation="head") == 1  # nothing.txt/index.html, not a probe
 
 
-def test_s3_down_is_503_and_probes_stay_once_per_interval(checked, proxy):
+def test_s3_down_is_503_and_probes_stay_once_per_interval(checked, proxy, clock):
     url = checked(interval=0.5)
     proxy.set("reset")
     assert health(url) == (503, "unavailable: /docs: S3 did not answer a probe (502)\n")
@@ -93,11 +92,11 @@ def test_s3_down_is_503_and_probes_stay_once_per_interval(checked, proxy):
     assert health(url)[0] == 503  # the last probe's result, S3 not asked
     assert s3_requests(url) == 1
     proxy.set("pass")
-    time.sleep(0.6)
+    clock.advance(0.6)
     assert health(url) == (200, "ok: S3 answered a probe\n")
 
 
-def test_an_open_breaker_is_503_without_asking_s3_until_its_probe(checked, proxy):
+def test_an_open_breaker_is_503_without_asking_s3_until_its_probe(checked, proxy, clock):
     url = checked(interval=5.0, breaker_failures=1, breaker_cooldown=1.0)
     assert fetch(url, "/docs/digits.txt")[0] == 200  # S3 answered a moment ago
     proxy.set("reset")
@@ -107,7 +106,7 @@ def test_an_open_breaker_is_503_without_asking_s3_until_its_probe(checked, proxy
     assert s3_requests(url) == asked
     assert Scrape(url)("s3wsgi_breaker_state", mount="/docs") == 2
     proxy.set("pass")
-    time.sleep(1.1)  # the cool-down: the check's probe is the breaker's
+    clock.advance(1.1)  # the cool-down: the check's probe is the breaker's
     assert health(url) == (200, "ok: S3 answered a probe\n")
     assert s3_requests(url) == asked + 1
     assert Scrape(url)("s3wsgi_breaker_state", mount="/docs") == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable
 from typing import NamedTuple
 from wsgiref.types import WSGIEnvironment
@@ -20,7 +21,7 @@ from ..http.encodings import weighted
 from ..site import VERSIONS_NAME
 from ..site import versions as versions_file
 from ..site.kept import Kept
-from ..stores.base import Budget, Store
+from ..stores.base import Budget, Clock, Store
 
 log = logging.getLogger("s3wsgi")
 
@@ -82,6 +83,8 @@ class Redirects:
         store: Store,
         file_key: str | None,
         ttl: float,
+        *,
+        clock: Clock = time.monotonic,
     ):
         self.configured = {_path(old): new for old, new in configured}
         for old, new in self.configured.items():
@@ -93,7 +96,7 @@ class Redirects:
                     " (percent-encode the rest)"
                 )
         self.file_key = file_key
-        self.file = Kept(store, file_key, _redirect_map, ttl) if file_key else None
+        self.file = Kept(store, file_key, _redirect_map, ttl, clock=clock) if file_key else None
 
     def target(self, path: str, budget: Budget | None) -> Moved | None:
         """Where ``path`` (decoded, under the prefix, with a leading ``/``) moved."""
@@ -117,9 +120,11 @@ class Versions:
         ttl: float,
         aliases: Iterable[tuple[str, str]],
         default: str | None,
+        *,
+        clock: Clock = time.monotonic,
     ):
         key = key_prefix + VERSIONS_NAME
-        self.file = Kept(store, key, lambda body: _checked_versions(key, body), ttl)
+        self.file = Kept(store, key, lambda body: _checked_versions(key, body), ttl, clock=clock)
         self.aliases = dict(aliases)
         self.default_name = default
 

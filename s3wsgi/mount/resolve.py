@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 
@@ -19,7 +20,7 @@ from ..http.paths import MAX_KEY_BYTES, BadPath, key_for, query_value, text_to_w
 from ..http.targets import BadTarget, Remote, checked
 from ..options import Options
 from ..site import VARIANT_SUFFIXES, VERSIONS_NAME
-from ..stores.base import Budget, ListingStore, NotFound, OutOfTime
+from ..stores.base import Budget, Clock, ListingStore, NotFound, OutOfTime
 from .asked import (
     NAVIGATION_VARY,
     Asked,
@@ -66,6 +67,7 @@ class Resolver:
         uncached: ListingStore,
         fresh: Callable[[str], bool],
         owner: Callable[[str], str | None],
+        clock: Clock = time.monotonic,
     ):
         self.options = options
         self.prefix = prefix
@@ -75,7 +77,7 @@ class Resolver:
         self.fresh = fresh
         self.owner = owner
         ttl = options.published.files_ttl
-        self.variants = Variants(uncached, ttl) if options.published.variants else None
+        self.variants = Variants(uncached, ttl, clock=clock) if options.published.variants else None
         redirects_file = options.redirects.file
         self.redirects = (
             Redirects(
@@ -83,6 +85,7 @@ class Resolver:
                 uncached,
                 key_prefix + redirects_file.lstrip("/") if redirects_file else None,
                 ttl,
+                clock=clock,
             )
             if options.redirects.paths or redirects_file
             else None
@@ -91,7 +94,14 @@ class Resolver:
             host.strip().lower() for host in options.redirects.hosts.split(",") if host.strip()
         )
         self.versions = (
-            Versions(uncached, key_prefix, ttl, options.versions.aliases, options.versions.default)
+            Versions(
+                uncached,
+                key_prefix,
+                ttl,
+                options.versions.aliases,
+                options.versions.default,
+                clock=clock,
+            )
             if options.versions.enabled
             else None
         )

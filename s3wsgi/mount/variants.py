@@ -12,10 +12,11 @@ is seen within ``site_files_ttl`` seconds. A key the manifest does not list
 from __future__ import annotations
 
 import threading
+import time
 
 from ..site import MANIFEST_NAME, manifest
 from ..site.kept import Kept
-from ..stores.base import Budget, Store
+from ..stores.base import Budget, Clock, Store
 
 Encodings = tuple[str, ...]
 
@@ -30,9 +31,10 @@ def _parse(data: bytes) -> dict[str, Encodings]:
 class Variants:
     """The variants of keys under each published folder (a key prefix)."""
 
-    def __init__(self, store: Store, ttl: float):
+    def __init__(self, store: Store, ttl: float, *, clock: Clock = time.monotonic):
         self.store = store
         self.ttl = ttl
+        self._clock = clock
         self._manifests: dict[str, Kept[dict[str, Encodings]]] = {}
         self._lock = threading.Lock()
 
@@ -47,7 +49,14 @@ class Variants:
         if kept is None:
             with self._lock:
                 kept = self._manifests.setdefault(
-                    key_prefix, Kept(self.store, key_prefix + MANIFEST_NAME, _parse, self.ttl)
+                    key_prefix,
+                    Kept(
+                        self.store,
+                        key_prefix + MANIFEST_NAME,
+                        _parse,
+                        self.ttl,
+                        clock=self._clock,
+                    ),
                 )
         files = kept.get(budget)
         if not files:

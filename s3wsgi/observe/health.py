@@ -111,7 +111,7 @@ class Health:
     """
 
     def __init__(self, mounts: Iterable[Mount], *, interval: float = DEFAULT_INTERVAL):
-        self.mounts = [MountHealth(mount, interval=interval) for mount in mounts]
+        self.mounts = [MountHealth(mount, interval=interval, clock=mount.clock) for mount in mounts]
 
     def check(self, environ: WSGIEnvironment | None = None) -> tuple[bool, str]:
         reasons = []

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 from wsgiref.types import WSGIEnvironment
 
 from ..stores import context
-from ..stores.base import ObjectRequest
+from ..stores.base import Clock, ObjectRequest
 from ..stores.outcomes import ANSWERED, OK, outcome_of
 from . import timing
 
@@ -50,12 +50,14 @@ class Observer:
         mount: str = "/",
         metrics: MountMetrics | None = None,
         server_timing: bool = False,
+        clock: Clock = time.monotonic,
     ):
         self.mount = mount
+        self.clock = clock
         self.metrics = metrics
         self.server_timing = server_timing
         self.watching = metrics is not None or server_timing
-        # time.monotonic() when S3 last answered through this mount's store.
+        # When (by clock) S3 last answered through this mount's store.
         self.last_answer: float | None = None
         # The observers of every mount whose store is this one's.
         self.sharing: list[Observer] = [self]
@@ -128,7 +130,7 @@ class Observer:
 
     def _s3_request(self, operation: str, outcome: str, elapsed: float) -> None:
         if outcome in ANSWERED:
-            now = time.monotonic()
+            now = self.clock()
             for observer in self.sharing:
                 observer.last_answer = now
         request = context.request()
@@ -163,7 +165,7 @@ class Observer:
                 observer.metrics.cache_bytes.set(size)
 
 
-def observer_for(options: Options) -> Observer:
+def observer_for(options: Options, clock: Clock = time.monotonic) -> Observer:
     """The observer of a mount with these options, to hand to the stores it
     makes (:func:`~s3wsgi.stores.factory.make_store`'s ``events``)."""
     label = options.prefix.rstrip("/") or "/"
@@ -177,4 +179,6 @@ def observer_for(options: Options) -> Observer:
             ) from None
         registry = None if options.observe.metrics is True else options.observe.metrics
         metrics = prometheus.for_mount(label, registry)
-    return Observer(mount=label, metrics=metrics, server_timing=options.observe.server_timing)
+    return Observer(
+        mount=label, metrics=metrics, server_timing=options.observe.server_timing, clock=clock
+    )

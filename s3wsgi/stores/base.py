@@ -11,15 +11,19 @@ below. Two stores ship: :mod:`s3wsgi.stores.boto3_store` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from ..http.conditions import ByteRange, parse_http_date
 
 # What of S3's answer reaches the client (docs/http.rst); never
 # any x-amz-* header.
+# A monotonic clock, in seconds: what every TTL, cool-down and deadline is
+# measured by (time.monotonic, or a test's own).
+Clock: TypeAlias = Callable[[], float]
+
 FORWARDED_HEADERS = (
     "content-type",
     "content-length",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Connection, Store
+from .base import Clock, Connection, Store
 from .cache import DEFAULT_MAX_OBJECT_BYTES, DEFAULT_TTL, CachingStore
 from .events import NO_EVENTS, StoreEvents
 from .resilient import Policy, ResilientStore
@@ -56,6 +57,7 @@ def make_store(
     cache_ttl: float = DEFAULT_TTL,
     cache_max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
     events: StoreEvents = NO_EVENTS,
+    clock: Clock = time.monotonic,
 ) -> StoreChain:
     """The chain for these options: boto3's or obstore's store (or a ready
     one), retried within the deadline behind a circuit breaker, then cached;
@@ -71,6 +73,7 @@ def make_store(
         policy,
         attempt_seconds=connection.connect_timeout + connection.read_timeout,
         events=events,
+        clock=clock,
     )
     cache = None
     if cache_max_bytes:
@@ -80,6 +83,7 @@ def make_store(
             ttl=cache_ttl,
             max_object_bytes=cache_max_object_bytes,
             events=events,
+            clock=clock,
         )
     return StoreChain(reader, resilient, cache, events)
 
