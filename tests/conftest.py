@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import uuid
 from urllib.parse import urlsplit
 
@@ -38,6 +40,38 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+_MOTO_PROCESS = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+@pytest.fixture(scope="session")
+def s3_process_endpoint():
+    """The URL of a moto S3 server in a process of its own, for tests that
+    time a server while S3 streams a lot: in this process, moto would take
+    turns with the measuring client for the interpreter lock, and the
+    client's figures would be moto's. It stops when its stdin closes."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_PROCESS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stdin.close()
+        process.stdout.close()
+        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +173,7 @@ def serve():
 
 # Fixtures that start a real server (moto's S3, waitress) or a subprocess:
 # a test that uses none of them is in-process, and in the fast tier.
-REAL_FIXTURES = frozenset({"s3_endpoint", "serve", "proxy"})
+REAL_FIXTURES = frozenset({"s3_endpoint", "s3_process_endpoint", "serve", "proxy"})
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,9 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import requests
 from running import Running
@@ -36,9 +38,17 @@ CLOSED = re.compile(r"closed the connection of 127\.0\.0\.1:(\d+): .* 2 s \(send
 
 
 @pytest.fixture
-def served(bucket, s3_endpoint, s3_client):
-    """``s3wsgi serve`` of the bucket under /docs, 8 threads (6 S3 turns),
-    ``send_timeout`` 2 s; its base URL and the running process."""
+def served(s3_process_endpoint):
+    """``s3wsgi serve`` of a bucket under /docs, 8 threads (6 S3 turns),
+    ``send_timeout`` 2 s; its base URL and the running process. S3 runs in
+    a process of its own: the 96 MiB it streams to the stalled readers'
+    threads would otherwise slow this process's clients, whose times are
+    the test's figures."""
+    s3_endpoint = s3_process_endpoint
+    s3_client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    bucket = f"stalled-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_object(Bucket=bucket, Key="digits.txt", Body=b"0123456789")
     s3_client.put_object(Bucket=bucket, Key="big.bin", Body=b"\x5a" * BIG)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S3WSGI_")}
     environ["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
