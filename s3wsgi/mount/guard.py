@@ -132,18 +132,19 @@ class Guard:
             return responses.error_response(503, self.extra, retry_after=BUSY_RETRY_AFTER)
         budget.spend(waited)
         answer = None
+        answered = None  # S3's answer time, told to the bound as its turn ends or is kept
         started = time.monotonic()
         try:
             answer = self._served(asked, serve, budget)
             if answer is None or answer.status < 500:  # S3's pace, not its timeouts
-                self.bulkhead.answered(time.monotonic() - started)
+                answered = time.monotonic() - started
         finally:
             if answer is None or _in_memory(answer.body):
                 # S3 has nothing left to send: sending it to the client is
                 # the server's work, and no S3 trouble can hold the thread.
-                self.bulkhead.leave()
+                self.bulkhead.leave(answered)
             else:
-                answer.body = Watched(answer.body, self.bulkhead.sending())
+                answer.body = Watched(answer.body, self.bulkhead.sending(answered))
         return answer
 
     def _served(self, asked: Asked, serve: Serve, budget: Budget) -> Response | None:
