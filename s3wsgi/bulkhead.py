@@ -95,8 +95,11 @@ class Bulkhead:
         self._sending: set[Turn] = set()  # holders sending a body S3 streams
         self._answers: deque[float] = deque(maxlen=RECENT)  # S3's recent answer times
         # Seconds without a turn given back that mean none is coming soon.
-        self.grace = MIN_GRACE
+        self._grace = MIN_GRACE
         self._pace = 0.0  # S3's usual answer time: the median of the recent ones
+        # Whether the two above follow every answer in _answers: they are
+        # worked out when read (a bound full), not at each answer.
+        self._paced = True
 
     def enter(self, max_wait: float) -> float | None:
         """Seconds waited for a turn (then call :meth:`leave` once), or None:
@@ -114,6 +117,7 @@ class Bulkhead:
                 self.inside += 1
                 self._last_turn = started
                 return 0.0
+            self._follow_pace()
             asking = self.inside - self._at_clients_pace(started)  # turns S3 ends
             place = len(self._waiting) + 1
             if not asking or (place > self.waiters and place * self._pace > HOST_DELAY * asking):
@@ -147,21 +151,46 @@ class Bulkhead:
                     self._waiting.remove(waiter)
                     return None
 
+    @property
+    def grace(self) -> float:
+        """Seconds without a turn given back that mean none is coming soon."""
+        with self._lock:
+            self._follow_pace()
+            return self._grace
+
     def answered(self, seconds: float) -> None:
         """S3 answered a holder after ``seconds``: its pace, which sets the grace."""
         with self._lock:
-            answers = self._answers
-            answers.append(seconds)
-            self.grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(answers)))
-            if len(answers) >= KNOWN_PACE:
-                self._pace = sorted(answers)[len(answers) // 2]
+            self._answered(seconds)
 
-    def sending(self) -> Turn:
+    def _answered(self, seconds: float) -> None:
+        """Under the lock."""
+        self._answers.append(seconds)
+        self._paced = False
+
+    def _follow_pace(self) -> None:
+        """The grace and the pace of S3's recent answers. Under the lock; a
+        request reads them only when the bound is full, so each answer costs
+        a sort of the recent ones only then."""
+        if self._paced:
+            return
+        answers = self._answers
+        self._grace = min(MAX_GRACE, max(MIN_GRACE, 2 * max(answers)))
+        if len(answers) >= KNOWN_PACE:
+            self._pace = sorted(answers)[len(answers) // 2]
+        self._paced = True
+
+    def sending(self, answered: float | None = None) -> Turn:
         """The holder keeps its turn while it sends a body that S3 streams;
         the turn, told of the body's chunks and of its end (then it leaves,
-        instead of :meth:`leave`)."""
+        instead of :meth:`leave`).
+
+        :param answered: as :meth:`answered`, under the same lock.
+        """
         turn = Turn(self)
         with self._lock:
+            if answered is not None:
+                self._answered(answered)
             self._sending.add(turn)
         return turn
 
@@ -177,17 +206,26 @@ class Bulkhead:
         (Not a shorter time: on a busy machine healthy clients, the test's
         own among them, are slow to read for a few tenths of a second.)
         Under the lock."""
-        grace = self.grace
+        self._follow_pace()
+        grace = self._grace
         return sum(
             1
             for turn in self._sending
             if turn.with_client is not None and now - turn.with_client > grace
         )
 
-    def leave(self) -> None:
-        if self.limit is None:
+    def leave(self, answered: float | None = None) -> None:
+        """A holder's turn comes back.
+
+        :param answered: as :meth:`answered`, under the same lock.
+        """
+        if self.limit is None and answered is None:
             return
         with self._lock:
+            if answered is not None:
+                self._answered(answered)
+            if self.limit is None:
+                return
             self._last_turn = self.clock()
             if self._waiting:
                 # The turn passes to the first in line: ``inside`` stays.

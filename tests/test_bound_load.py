@@ -264,6 +264,25 @@ def test_the_grace_is_twice_the_slowest_recent_answer_within_its_limits():
     assert bulkhead.grace == MIN_GRACE
 
 
+def test_a_turn_given_back_or_kept_for_a_body_tells_s3s_pace_with_it():
+    # One lock per request end (a turn and S3's answer time together), and
+    # the pace read only when a request finds the bound full.
+    from s3wsgi.bulkhead import HOST_DELAY, KNOWN_PACE, MAX_GRACE, Bulkhead
+
+    bulkhead = Bulkhead(1, waiters=0, clock=Clock())
+    for _ in range(KNOWN_PACE - 1):
+        assert bulkhead.enter(max_wait=10) == 0.0
+        bulkhead.leave(answered=2 * HOST_DELAY)
+    assert bulkhead.inside == 0
+    assert bulkhead.enter(max_wait=10) == 0.0
+    turn = bulkhead.sending(answered=5.0)
+    assert bulkhead.grace == MAX_GRACE
+    # Now it is: slower than HOST_DELAY, so no request waits behind the body.
+    assert bulkhead.enter(max_wait=10) is None
+    turn.done()
+    assert bulkhead.inside == 0
+
+
 def test_no_request_waits_for_turns_all_held_by_clients_that_take_no_chunk():
     from s3wsgi.bulkhead import Bulkhead
 

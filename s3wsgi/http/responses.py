@@ -62,6 +62,9 @@ _HEADER_NAMES = {
 }
 
 
+# Each status's line, made once rather than from the enum on every answer.
+_STATUS_LINES = {status: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
 # Smaller bodies gain nothing from a file wrapper: they fit in one write.
 _WRAP_BYTES = 64 * 1024
 
@@ -84,7 +87,8 @@ class Response:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        start_response(f"{self.status.value} {self.status.phrase}", self.headers)
+        status = self.status
+        start_response(_STATUS_LINES.get(status) or f"{status.value} {status.phrase}", self.headers)
         body = self.body
         if environ["REQUEST_METHOD"] == "HEAD":
             close(body)

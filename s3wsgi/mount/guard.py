@@ -69,6 +69,7 @@ class Guard:
         self.listing_hidden = [p.strip() for p in options.listing.hidden.split(",") if p.strip()]
         self.bulkhead = Bulkhead(options.s3_request_bound, waiters=options.s3_request_waiters)
         self.attempt_seconds = options.s3.connect_timeout + options.s3.read_timeout
+        self.deadline = options.request_deadline  # worked out by the (frozen) options
 
     def respond(self, environ: Environ, wsgi_path: str, serve: Serve) -> Response | None:
         """The answer to a claimed request (``wsgi_path`` is its path under
@@ -121,7 +122,7 @@ class Guard:
         """Served within the request's deadline and, unless its answer is
         in memory, a turn in the bound on S3 requests, held until S3 has
         nothing left to send."""
-        budget = Budget(self.options.request_deadline)
+        budget = Budget(self.deadline)
         if self.from_memory(asked.key):
             return self._served(asked, serve, budget)  # from memory: no S3 turn
         # A turn is worth waiting for only while one whole attempt still fits.
@@ -132,18 +133,19 @@ class Guard:
             return responses.error_response(503, self.extra, retry_after=BUSY_RETRY_AFTER)
         budget.spend(waited)
         answer = None
+        answered = None  # S3's answer time, told to the bound as its turn ends or is kept
         started = time.monotonic()
         try:
             answer = self._served(asked, serve, budget)
             if answer is None or answer.status < 500:  # S3's pace, not its timeouts
-                self.bulkhead.answered(time.monotonic() - started)
+                answered = time.monotonic() - started
         finally:
             if answer is None or _in_memory(answer.body):
                 # S3 has nothing left to send: sending it to the client is
                 # the server's work, and no S3 trouble can hold the thread.
-                self.bulkhead.leave()
+                self.bulkhead.leave(answered)
             else:
-                answer.body = Watched(answer.body, self.bulkhead.sending())
+                answer.body = Watched(answer.body, self.bulkhead.sending(answered))
         return answer
 
     def _served(self, asked: Asked, serve: Serve, budget: Budget) -> Response | None:

@@ -40,6 +40,8 @@ _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+)\s*\Z", re.I)
 # What a 304 repeats of its 200 (RFC 9110 §15.4.5) and S3 may leave out.
 _MEMO_HEADERS = ("etag", "last-modified", "cache-control", "expires")
 MEMO_ENTRIES = 4096
+# An S3 object's status (200 or 206) as the answer's: a lookup, not an enum call.
+_STATUSES = {int(status): status for status in HTTPStatus}
 
 
 class HeaderMemo:
@@ -302,7 +304,7 @@ class ObjectAnswers:
         headers = responses.object_headers(
             obj.headers, name, cache_control=self.cache_control(name), extra=self.extra
         )
-        return Response(status or HTTPStatus(obj.status), headers, obj.body or ())
+        return Response(status or _STATUSES[obj.status], headers, obj.body or ())
 
     def _text(self, status: HTTPStatus) -> Response:
         return responses.text_response(status, self.extra)

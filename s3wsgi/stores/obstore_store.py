@@ -53,7 +53,7 @@ from .green import OffHub
 from .shared import Body, PerProcess, readable_headers
 
 if TYPE_CHECKING:
-    from obstore import GetOptions, GetResult
+    from obstore import GetOptions, GetResult, ObjectMeta
     from obstore.auth.boto3 import Boto3CredentialProvider
     from obstore.store import S3Config, S3CredentialProvider, S3Store
 
@@ -204,8 +204,9 @@ class ObstoreStore:
             result = self._call(store, "head_object", request, {**_options(request), "head": True})
         except _NotForObstore:
             return self._through_boto3("head", request)
-        redirect = self._redirect(request, result)
-        return base.S3Object(200, _headers(result, request), redirect=redirect)
+        meta = result.meta  # built anew by obstore at each read: read once
+        redirect = self._redirect(request, meta)
+        return base.S3Object(200, _headers(result, meta, request), redirect=redirect)
 
     def list(
         self, prefix: str, *, after: str | None, limit: int, budget: base.Budget | None = None
@@ -238,11 +239,10 @@ class ObstoreStore:
         self._redirects.remember(request.key, (obj.etag, obj.last_modified), obj.redirect)
         return obj
 
-    def _redirect(self, request: base.ObjectRequest, result: GetResult) -> str | None:
+    def _redirect(self, request: base.ObjectRequest, meta: ObjectMeta) -> str | None:
         """An object's website redirect location, which obstore does not
         report: asked through boto3 once per version of the object (its
         ETag and Last-Modified: a rewrite changes the latter at least)."""
-        meta = result.meta
         known = self._redirects.recall(request.key, (meta["e_tag"], meta["last_modified"]))
         if known is not None:
             return known.location
@@ -277,8 +277,9 @@ class ObstoreStore:
                 log.error("%s: the S3 server sent a part other than asked, twice", request.key)
                 raise base.UpstreamError(502) from None
         start, end = result.range
-        headers = _headers(result, request)
-        redirect = self._redirect(request, result)
+        meta = result.meta  # built anew by obstore at each read: read once
+        headers = _headers(result, meta, request)
+        redirect = self._redirect(request, meta)
         if end - start <= self.chunk_size:
             # One chunk: obstore collects it in Rust in one call, at a third
             # of the CPU of its stream for 200 KiB, and the connection goes
@@ -469,10 +470,9 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _headers(result: GetResult, request: base.ObjectRequest) -> dict[str, str]:
-    """The allowlisted headers S3 sent, rebuilt from obstore's metadata, in
-    the order of FORWARDED_HEADERS."""
-    meta = result.meta
+def _headers(result: GetResult, meta: ObjectMeta, request: base.ObjectRequest) -> dict[str, str]:
+    """The allowlisted headers S3 sent, rebuilt from obstore's metadata
+    (``meta``: the result's), in the order of FORWARDED_HEADERS."""
     start, end = result.range
     attributes = result.attributes
     headers = {}
