@@ -174,6 +174,19 @@ def serve():
 # Fixtures that start a real server (moto's S3, waitress) or a subprocess:
 # a test that uses none of them is in-process, and in the fast tier.
 REAL_FIXTURES = frozenset({"s3_endpoint", "s3_process_endpoint", "serve", "proxy"})
+# Files whose tests time a server under load: the full run (tox.ini) runs
+# them alone, after the rest has run two at a time (pytest-xdist), so that
+# no other test's load is in their figures.
+SERIAL_FILES = frozenset(
+    {
+        "test_bound_load.py",
+        "test_breaker.py",
+        "test_resources.py",
+        "test_safety.py",
+        "test_slow_readers.py",
+        "test_soak.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -182,3 +195,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if REAL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real)
+        if item.path.name in SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)

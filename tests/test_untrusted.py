@@ -103,7 +103,10 @@ def test_a_bad_after_is_a_400_and_never_reaches_s3(
     with caplog.at_level(logging.WARNING, logger="s3wsgi"):
         answer = get(url, "/docs/files/?" + query)
     assert answer.status_code == 400
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # Ours only: a busy server's own warnings (waitress's queue) are not the point.
+    assert not [
+        r for r in caplog.records if r.name.startswith("s3wsgi") and r.levelno >= logging.WARNING
+    ]
 
 
 def test_a_missing_folder_is_404_whatever_the_query(make_middleware, serve, s3_client, bucket):

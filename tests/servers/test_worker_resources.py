@@ -16,7 +16,8 @@ from server_process import GUNICORN_SETUPS, WORKERS, usage
 from traffic import drive
 
 WARM_UP = 100
-PER_WORKER = 1000
+# Enough to show a leak of one descriptor or thread in a hundred requests.
+PER_WORKER = 400
 
 
 def settled_usage(workers: set[int], timeout: float = 15.0) -> dict[int, tuple[int, int]]:
