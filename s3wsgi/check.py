@@ -127,27 +127,9 @@ def _probe_object(client: S3Client, bucket: str, options: Options) -> str | None
 
 
 def _connection_problem(error: Exception) -> str:
-    from botocore.exceptions import (
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
+    from .stores.boto3_store import transport_problem
 
-    if isinstance(error, NoCredentialsError):
-        return (
-            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "or AWS_PROFILE)"
-        )
-    if isinstance(error, ConnectTimeoutError):
-        return "connection timed out"
-    if isinstance(error, ReadTimeoutError):
-        return "no answer in time"
-    if isinstance(error, EndpointConnectionError):
-        cause = str(getattr(error, "kwargs", {}).get("error", "")).lower()
-        if "refused" in cause:
-            return "connection refused"
-        if "name or service not known" in cause or "name resolution" in cause:
-            return "host name not found"
-        return "cannot connect"
+    problem = transport_problem(error)
+    if problem is not None:
+        return problem
     return str(error).splitlines()[0] if str(error) else type(error).__name__

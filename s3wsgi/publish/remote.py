@@ -145,14 +145,9 @@ def create_bucket(client: S3Client, bucket: str) -> None:
 
 def describe(error: BaseException, *, bucket: str, endpoint: str) -> str:
     """One line for a failure of S3 or of the way to it."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    from ..stores.boto3_store import transport_problem
 
     where = f"at {endpoint}"
     if isinstance(error, ClientError):
@@ -166,19 +161,14 @@ def describe(error: BaseException, *, bucket: str, endpoint: str) -> str:
             return f"the credentials were refused {where} ({code})"
         message = details.get("Message", "")
         return f"S3 {where} answered {code or 'an error'}: {message}".rstrip(": ")
-    if isinstance(error, NoCredentialsError):
+    problem = transport_problem(error)
+    if problem is not None:
+        # The same words as the bucket check's (s3wsgi check, check=True).
         return (
-            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "or AWS_PROFILE)"
+            problem
+            if isinstance(error, NoCredentialsError)
+            else f"cannot reach S3 {where}: {problem}"
         )
-    if isinstance(error, ConnectTimeoutError):
-        return f"cannot reach S3 {where}: connection timed out"
-    if isinstance(error, ReadTimeoutError):
-        return f"S3 {where} did not answer in time"
-    if isinstance(error, EndpointConnectionError):
-        cause = str(getattr(error, "kwargs", {}).get("error", "")).lower()
-        reason = "connection refused" if "refused" in cause else "cannot connect"
-        return f"cannot reach S3 {where}: {reason}"
     if isinstance(error, BotoCoreError):
         return f"S3 {where}: {str(error).splitlines()[0]}"
     text = str(error).splitlines()[0] if str(error) else ""

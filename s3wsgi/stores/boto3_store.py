@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     CredentialRetrievalError,
+    EndpointConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
@@ -95,6 +96,28 @@ def client_config(connection: base.Connection, *, max_attempts: int = 1) -> Conf
         response_checksum_validation="when_required",
         request_checksum_calculation="when_required",
     )
+
+
+def transport_problem(error: BaseException) -> str | None:
+    """What kept a request from S3, in a few words, for the lines that the
+    bucket check and ``s3wsgi publish`` print; None for other failures."""
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE)"
+        )
+    if isinstance(error, ConnectTimeoutError):
+        return "connection timed out"
+    if isinstance(error, ReadTimeoutError):
+        return "no answer in time"
+    if isinstance(error, EndpointConnectionError):
+        cause = str(getattr(error, "kwargs", {}).get("error", "")).lower()
+        if "refused" in cause:
+            return "connection refused"
+        if "name or service not known" in cause or "name resolution" in cause:
+            return "host name not found"
+        return "cannot connect"
+    return None
 
 
 class BotoStore:
