@@ -21,12 +21,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from .health import DEFAULT_INTERVAL, Health
+from .health import DEFAULT_INTERVAL, Health, HoldsMounts, Watched
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
-
-    from ..middleware import Mount, S3Middleware
 
 
 def claimed(path: str, prefix: str) -> bool:
@@ -77,14 +75,14 @@ class Endpoints:
         self,
         app: WSGIApplication | None,
         *,
-        mounts: Iterable[Mount | S3Middleware] = (),
+        mounts: Iterable[Watched | HoldsMounts] = (),
         metrics_path: str | None = None,
         health_path: str | None = None,
         health_interval: float = DEFAULT_INTERVAL,
         registry: CollectorRegistry | None = None,
     ):
         # A middleware stands for its mounts.
-        each: list[Mount] = []
+        each: list[Watched] = []
         for given in mounts:
             each.extend(given.mounts if hasattr(given, "mounts") else [given])
         mounts = each

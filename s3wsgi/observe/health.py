@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from ..stores.base import (
@@ -29,7 +29,31 @@ from ..stores.base import (
 )
 
 if TYPE_CHECKING:
-    from ..middleware import Mount
+    from ..options import Options
+    from ..stores.base import Clock
+    from ..stores.factory import StoreChain
+    from .observer import Observer
+
+
+class Watched(Protocol):
+    """What the health check and the endpoints read of a mount
+    (:class:`~s3wsgi.middleware.Mount`): observe/ sits below the
+    middleware, and names none of it."""
+
+    options: Options
+    key_prefix: str
+    index_document: str
+    observer: Observer
+    clock: Clock
+    chain: StoreChain
+
+
+class HoldsMounts(Protocol):
+    """A middleware of several mounts (:class:`~s3wsgi.middleware.S3Middleware`)."""
+
+    @property
+    def mounts(self) -> Sequence[Watched]: ...
+
 
 DEFAULT_INTERVAL = 10.0
 
@@ -45,7 +69,7 @@ class MountHealth:
 
     def __init__(
         self,
-        mount: Mount,
+        mount: Watched,
         *,
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
@@ -110,7 +134,7 @@ class Health:
     :param interval: see :class:`MountHealth`.
     """
 
-    def __init__(self, mounts: Iterable[Mount], *, interval: float = DEFAULT_INTERVAL):
+    def __init__(self, mounts: Iterable[Watched], *, interval: float = DEFAULT_INTERVAL):
         self.mounts = [MountHealth(mount, interval=interval, clock=mount.clock) for mount in mounts]
 
     def check(self, environ: WSGIEnvironment | None = None) -> tuple[bool, str]:
