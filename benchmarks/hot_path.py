@@ -34,14 +34,13 @@ import cProfile
 import json
 import os
 import pstats
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
+
+import run  # benchmarks/run.py: its environment and helpers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPOSITORY = os.path.dirname(HERE)
 KEY = "10k.bin"
 KINDS = ("200", "304", "HEAD")
 STORES = {"fast": {}, "boto3": {"store": "boto3"}}
@@ -53,36 +52,20 @@ BROWSER = {
     "HTTP_COOKIE": "session=0123456789abcdef; theme=dark",
     "HTTP_CONNECTION": "keep-alive",
 }
-BENCH_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stand_in() -> tuple[subprocess.Popen[bytes], str]:
     """latency.py's S3 stand-in at 0 ms, once it answers."""
-    port = free_port()
+    port = run.free_port()
     command = [sys.executable, os.path.join(HERE, "latency.py"), "--s3", str(port)]
     process = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{url}/bench/{KEY}", timeout=1).read()
-            return process, url
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("the S3 stand-in did not start")
+    try:
+        run.wait_for(f"{url}/bench/{KEY}", timeout=10)
+    except OSError:
+        process.kill()
+        raise SystemExit("the S3 stand-in did not start") from None
+    return process, url
 
 
 def environ_for(kind: str, number: int, etag: str) -> dict[str, object]:
@@ -185,7 +168,7 @@ def child(code: str, s3_url: str, args: argparse.Namespace) -> dict:
         "--requests", str(args.requests), "--rounds", "1",
         "--stores", args.stores, "--top", str(args.top),
     ]  # fmt: skip
-    environ = {**os.environ, **BENCH_ENV, "PYTHONPATH": code}
+    environ = {**os.environ, **run.BENCH_ENV, "PYTHONPATH": code}
     output = subprocess.run(command, env=environ, cwd=code, check=True, capture_output=True)
     return json.loads(output.stdout)  # type: ignore[no-any-return]
 
@@ -221,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     process, s3_url = stand_in()
     try:
-        codes = {"this checkout": REPOSITORY}
+        codes = {"this checkout": run.REPOSITORY}
         if args.baseline:
             codes = {f"baseline ({args.baseline})": os.path.abspath(args.baseline), **codes}
         measured: dict[str, dict] = {}
