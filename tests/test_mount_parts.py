@@ -208,6 +208,18 @@ def test_a_folder_without_its_index_resolves_to_its_listing():
     assert store.calls == [("list", SITE + "files/")]
 
 
+def test_a_folder_of_a_version_is_listed_under_the_path_the_reader_asked_for():
+    document = {"versions": ["v2"], "aliases": {"latest": "v2"}, "default": "latest"}
+    mount, _ = mounted(
+        {"versions.json": json.dumps(document).encode(), "v2/files/a.txt": b"a"},
+        listing=True,
+        versions=True,
+    )
+    listing = targets(mount, "/docs/latest/files/")[1]
+    assert isinstance(listing, Listing)
+    assert (listing.folder, listing.shown) == (SITE + "v2/files/", "/docs/latest/files/")
+
+
 def test_a_large_object_resolves_to_a_presigned_redirect():
     mount, store = mounted({"big.iso": bytes(2_000)}, redirect_over_bytes=1_000)
     asked = asked_of(mount, "/docs/big.iso")

@@ -286,16 +286,10 @@ class Resolver:
             return None
         if not listed.folders and not listed.objects and after is None and asked.path:
             return None
+        # The path as the reader asked for it, a version's name included.
         shown = wsgi_to_text(environ.get("SCRIPT_NAME", "")) + self.prefix + "/"
-        shown += self._version_path(environ) + asked.path
+        shown += wsgi_to_text(asked.wsgi_path)
         return Listing(listed, folder, shown, after)
-
-    def _version_path(self, environ: Environ) -> str:
-        """The version segment of the request's path, with its slash."""
-        if self.versions is None:
-            return ""
-        rest = wsgi_to_text(environ.get("PATH_INFO", "")[len(self.prefix) + 1 :])
-        return rest.partition("/")[0] + "/"
 
     def website_redirect(
         self, key: str, target: str, environ: Environ, *, navigation: bool = False
